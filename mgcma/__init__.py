@@ -1,0 +1,24 @@
+"""MGCMA: Multi-Granularity Cross-Modal Alignment for speech + text emotion recognition.
+
+>>> import mgcma
+>>> model = mgcma.load_model("assets/checkpoints/compact")
+>>> analysis = mgcma.Analyzer(model).analyze(waveform, 16000, "I can't believe you did that")
+>>> analysis.label, analysis.probs
+"""
+
+from mgcma.analysis import Analysis, Analyzer
+from mgcma.checkpoint import CheckpointError, load_model
+from mgcma.config import MGCMAConfig
+from mgcma.constants import EMOTIONS, SAMPLE_RATE
+from mgcma.model import MGCMA
+
+__all__ = [
+    "EMOTIONS",
+    "SAMPLE_RATE",
+    "MGCMA",
+    "MGCMAConfig",
+    "Analysis",
+    "Analyzer",
+    "CheckpointError",
+    "load_model",
+]

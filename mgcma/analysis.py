@@ -1,0 +1,261 @@
+"""Everything the app draws about one utterance, as plain numpy and Python values.
+
+`Analyzer(model, bank).analyze(waveform, sample_rate, text)` runs the model once with attention
+on and returns an `Analysis`: prediction, per-modality predictions, word-level cross-attention on
+a time axis, both Gaussians with their W2 distance and overlap, and the embeddings. Plots are
+built from an `Analysis`, never from the model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+import torch
+
+from mgcma.audio import Audio, load_audio
+from mgcma.batch import pad_waveforms
+from mgcma.constants import SAMPLE_RATE
+from mgcma.model import MGCMA
+from mgcma.words import align_word_times, merge_attention, split_words, token_word_index
+
+
+class AnalysisError(ValueError):
+    """The input cannot be analysed; the message says what to change."""
+
+
+@dataclass
+class Analysis:
+    """One utterance through MGCMA. W words, T_s speech frames, H heads, g Gaussian width."""
+
+    label: str
+    probs: dict[str, float]
+    transcript: str
+    duration: float  # seconds of audio analysed
+    frame_times: np.ndarray  # (T_s,) centre of each speech frame, seconds
+    fused_embedding: np.ndarray  # (h,)
+    variant: str = "full"
+    speech_probs: dict[str, float] | None = None  # auxiliary speech-only head
+    text_probs: dict[str, float] | None = None  # auxiliary text-only head
+    words: list[str] = field(default_factory=list)  # whitespace words of the transcript
+    word_times: list[tuple[float, float] | None] | None = None  # known spans, per word
+    tokens: list[str] = field(default_factory=list)  # sub-word tokens, specials included
+    token_word: list[int] = field(default_factory=list)  # word index per token, -1 for specials
+    attention_text_to_speech: np.ndarray | None = None  # (H, W, T_s) rows sum to 1
+    attention_speech_to_text: np.ndarray | None = None  # (H, T_s, W) rows sum to ≤ 1
+    speech_mu: np.ndarray | None = None  # (g,)
+    speech_sigma: np.ndarray | None = None  # (g,)
+    text_mu: np.ndarray | None = None  # (g,)
+    text_sigma: np.ndarray | None = None  # (g,)
+    w2_distance: float | None = None  # squared 2-Wasserstein distance speech ↔ text
+    similarity: float | None = None  # −a·W2 + b, the score the distribution loss contrasts
+    bhattacharyya: float | None = None  # overlap of the two g-dimensional Gaussians, in [0, 1]
+    overlap: float | None = None  # per-dimension overlap: bhattacharyya ** (1/g), in [0, 1]
+    speech_embedding: np.ndarray | None = None  # (k,) instance level, L2-normalised
+    text_embedding: np.ndarray | None = None  # (k,)
+    instance_similarity: float | None = None  # cosine of the two instance embeddings
+    notes: list[str] = field(default_factory=list)  # plain-language notices for the user
+    neighbours: list[dict] | None = None  # filled by a reference bank
+    map_position: dict | None = None  # {"speech": [x, y], "text": …, "fused": …}
+    percentiles: dict | None = None  # {"w2_distance": 37.5, …} among the bank's matched pairs
+
+    @property
+    def attention_text_to_speech_mean(self) -> np.ndarray | None:
+        """(W, T_s): the heads averaged."""
+        a = self.attention_text_to_speech
+        return None if a is None else a.mean(axis=0)
+
+    @property
+    def attention_speech_to_text_mean(self) -> np.ndarray | None:
+        """(T_s, W): the heads averaged."""
+        a = self.attention_speech_to_text
+        return None if a is None else a.mean(axis=0)
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable: arrays become nested lists, numpy scalars become floats."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+
+def _plain(value):
+    if isinstance(value, np.ndarray):
+        return value.astype(float).round(6).tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class Analyzer:
+    """Runs a model (and optionally a reference bank) on utterances for display.
+
+    Parameters
+    ----------
+    model : a loaded MGCMA
+    bank : a `mgcma.bank.ReferenceBank`, or None (no neighbours, map or percentiles)
+    device : "auto" (CUDA when available), "cpu", "cuda", or a torch.device
+    """
+
+    def __init__(self, model: MGCMA, bank=None, device: str | torch.device = "auto") -> None:
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.model = model.to(device).eval()
+        self.bank = bank
+        self.device = torch.device(device)
+
+    def analyze(
+        self,
+        waveform: np.ndarray | Audio,
+        sample_rate: int = SAMPLE_RATE,
+        text: str = "",
+        words: Sequence[dict] | None = None,
+    ) -> Analysis:
+        """Analyse one utterance.
+
+        Parameters
+        ----------
+        waveform : (N,) or (N, C) samples of any dtype, or an `mgcma.audio.Audio`
+        sample_rate : of `waveform`; resampled to 16 kHz as needed
+        text : the transcript (ignored by a speech-only model)
+        words : known word timings `[{"word", "start", "end"}, …]` (Whisper's or the truth)
+        """
+        return self.analyze_many([(waveform, sample_rate, text, words)])[0]
+
+    def analyze_many(self, items: Sequence[tuple], batch_size: int = 8) -> list[Analysis]:
+        """Analyse `(waveform, sample_rate, text[, words])` tuples in padded batches."""
+        prepared = [self._prepare(*item) for item in items]
+        results: list[Analysis] = []
+        for start in range(0, len(prepared), batch_size):
+            results.extend(self._run(prepared[start : start + batch_size]))
+        if self.bank is not None:
+            for analysis in results:
+                self.bank.annotate(analysis)
+        return results
+
+    def _prepare(self, waveform, sample_rate=SAMPLE_RATE, text="", words=None) -> dict:
+        audio = waveform if isinstance(waveform, Audio) else load_audio(waveform, sample_rate)
+        notes = [audio.notice] if audio.notice else []
+        text = " ".join(str(text or "").split())  # collapse whitespace and newlines
+        if self.model.config.uses_text and not text:
+            raise AnalysisError(
+                "the transcript is empty: type what was said, or transcribe the audio with Whisper"
+            )
+        return {"audio": audio, "text": text, "words": words, "notes": notes}
+
+    @torch.inference_mode()
+    def _run(self, batch: list[dict]) -> list[Analysis]:
+        model = self.model
+        inputs: dict = {}
+        if model.config.uses_speech:
+            speech, speech_mask = pad_waveforms([item["audio"].samples for item in batch])
+            inputs.update(speech=speech.to(self.device), speech_mask=speech_mask.to(self.device))
+        encoded = None
+        if model.config.uses_text:
+            encoded = model.tokenizer(
+                [item["text"] for item in batch],
+                padding=True,
+                truncation=True,
+                max_length=model.config.text.max_tokens,
+                return_offsets_mapping=True,
+                return_special_tokens_mask=True,
+                return_tensors="pt",
+            )
+            inputs.update(
+                input_ids=encoded["input_ids"].to(self.device),
+                text_mask=encoded["attention_mask"].bool().to(self.device),
+            )
+        output = model(**inputs, return_attention=True)
+        return [self._unpack(output, encoded, row, item) for row, item in enumerate(batch)]
+
+    def _unpack(self, output, encoded, row: int, item: dict) -> Analysis:
+        emotions = self.model.emotions
+        config = self.model.config
+        probs = _probs(output.logits[row], emotions)
+        analysis = Analysis(
+            label=max(probs, key=probs.get),
+            probs=probs,
+            transcript=item["text"],
+            duration=item["audio"].seconds,
+            frame_times=np.zeros(0, dtype=np.float32),
+            fused_embedding=_numpy(output.fused[row]),
+            variant=config.variant,
+            notes=list(item["notes"]),
+        )
+        if output.speech_logits is not None:
+            analysis.speech_probs = _probs(output.speech_logits[row], emotions)
+            analysis.text_probs = _probs(output.text_logits[row], emotions)
+        num_frames = 0
+        if output.speech_mask is not None:
+            num_frames = int(output.speech_mask[row].sum())
+            analysis.frame_times = _numpy(self.model.speech_encoder.frame_times(num_frames))
+        if encoded is not None:
+            _fill_words(analysis, output, encoded, row, num_frames, self.model.tokenizer, item)
+        if output.speech_mu is not None:
+            _fill_distribution(analysis, output, row, config.alignment)
+        if output.speech_embedding is not None:
+            analysis.speech_embedding = _numpy(output.speech_embedding[row])
+            analysis.text_embedding = _numpy(output.text_embedding[row])
+            analysis.instance_similarity = float(
+                analysis.speech_embedding @ analysis.text_embedding
+            )
+        return analysis
+
+
+def _fill_words(analysis, output, encoded, row, num_frames, tokenizer, item) -> None:
+    num_tokens = int(encoded["attention_mask"][row].sum())
+    ids = encoded["input_ids"][row, :num_tokens].tolist()
+    offsets = encoded["offset_mapping"][row, :num_tokens].tolist()
+    special = encoded["special_tokens_mask"][row, :num_tokens].bool().tolist()  # [UNK] is a word
+    spans = split_words(item["text"])
+    token_word = token_word_index(offsets, special, spans)
+    covered = sorted({w for w in token_word if w >= 0})
+    if len(covered) < len(spans):
+        analysis.notes.append(
+            f"The transcript is long: only its first {len(covered)} of {len(spans)} words were "
+            "read by the text encoder."
+        )
+    spans = spans[: len(covered)]
+    analysis.words = [word for word, _, _ in spans]
+    analysis.tokens = tokenizer.convert_ids_to_tokens(ids)
+    analysis.token_word = token_word
+    if item["words"]:
+        analysis.word_times = align_word_times(analysis.words, item["words"])
+    if output.attention_text_to_speech is not None:
+        text_to_speech = _numpy(output.attention_text_to_speech[row, :, :num_tokens, :num_frames])
+        speech_to_text = _numpy(output.attention_speech_to_text[row, :, :num_frames, :num_tokens])
+        analysis.attention_text_to_speech, analysis.attention_speech_to_text = merge_attention(
+            text_to_speech, speech_to_text, token_word, len(spans)
+        )
+
+
+def _fill_distribution(analysis, output, row, alignment) -> None:
+    speech_mu = output.speech_mu[row].double()
+    text_mu = output.text_mu[row].double()
+    speech_sigma = output.speech_log_sigma[row].double().exp()
+    text_sigma = output.text_log_sigma[row].double().exp()
+    w2 = float((speech_mu - text_mu).pow(2).sum() + (speech_sigma - text_sigma).pow(2).sum())
+    variance = (speech_sigma**2 + text_sigma**2) / 2  # (g,)
+    distance = (speech_mu - text_mu).pow(2).div(variance).sum() / 8 + 0.5 * torch.log(
+        variance / (speech_sigma * text_sigma)
+    ).sum()  # Bhattacharyya distance of the two diagonal Gaussians
+    analysis.speech_mu, analysis.text_mu = _numpy(speech_mu), _numpy(text_mu)
+    analysis.speech_sigma, analysis.text_sigma = _numpy(speech_sigma), _numpy(text_sigma)
+    analysis.w2_distance = w2
+    analysis.similarity = -alignment.w2_scale * w2 + alignment.w2_shift
+    analysis.bhattacharyya = float(torch.exp(-distance))
+    analysis.overlap = float(torch.exp(-distance / speech_mu.numel()))
+
+
+def _probs(logits: torch.Tensor, emotions: Sequence[str]) -> dict[str, float]:
+    values = torch.softmax(logits.float(), dim=-1).tolist()
+    return {emotion: float(p) for emotion, p in zip(emotions, values, strict=True)}
+
+
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().float().cpu().numpy()

@@ -1,0 +1,156 @@
+"""How much the alignment modules and the analysis cost next to the encoders.
+
+    python -m mgcma.bench [--runs 10] [--compact-runs 30] [--threads N]
+
+Prints, from one run on a 5-s clip (random weights: speed does not depend on them):
+1. paper-size architecture (wav2vec2-base + BERT-base shapes): the bare encoder forward passes,
+   a plain late-fusion baseline of the same encoders (mean-pool, concatenate, linear), and the
+   full `Analyzer.analyze()`; medians, measured interleaved, and their ratios;
+2. the compact preset's `analyze()` median.
+A benchmark prints figures; it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from mgcma.analysis import Analyzer
+from mgcma.batch import pad_waveforms
+from mgcma.config import MGCMAConfig
+from mgcma.constants import SAMPLE_RATE
+from mgcma.model import MGCMA
+from mgcma.tokenizer import train_tokenizer
+
+TRANSCRIPT = "I can't believe you would say something like that to me after everything"
+CLIP_SECONDS = 5.0
+
+
+class LateFusion(nn.Module):
+    """The baseline: both encoders, mean-pooled, concatenated, one linear layer."""
+
+    def __init__(self, model: MGCMA) -> None:
+        super().__init__()
+        self.speech = model.speech_encoder.backbone
+        self.text = model.text_encoder.backbone
+        width = self.speech.config.hidden_size + self.text.config.hidden_size
+        self.head = nn.Linear(width, len(model.emotions))
+
+    def forward(self, speech, speech_mask, input_ids, text_mask) -> torch.Tensor:
+        speech_hidden = self.speech(input_values=speech, attention_mask=speech_mask.long())
+        speech_hidden = speech_hidden.last_hidden_state  # (B, T_s, D_s)
+        text_hidden = self.text(input_ids=input_ids, attention_mask=text_mask.long())
+        text_hidden = text_hidden.last_hidden_state  # (B, T_t, D_t)
+        pooled = torch.cat([speech_hidden.mean(1), text_hidden.mean(1)], dim=-1)
+        return self.head(pooled)  # (B, C)
+
+
+def paper_sized(tokenizer) -> MGCMA:
+    """The paper preset's shapes with random weights (no download): transformers defaults."""
+    config = MGCMAConfig.preset("paper")
+    config.speech.from_scratch = config.text.from_scratch = True
+    config.text.overrides = {"vocab_size": 30522}
+    return MGCMA(config, tokenizer).eval()
+
+
+def _time(function, runs: int) -> list[float]:
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        function()
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def measure_paper(tokenizer, waveform: np.ndarray, runs: int) -> dict[str, float]:
+    torch.manual_seed(0)
+    model = paper_sized(tokenizer)
+    baseline = LateFusion(model).eval()
+    analyzer = Analyzer(model, device="cpu")
+    speech, speech_mask = pad_waveforms([waveform])
+    text = model.tokenize([TRANSCRIPT])
+
+    @torch.inference_mode()
+    def encoders():
+        model.speech_encoder.backbone(input_values=speech, attention_mask=speech_mask.long())
+        model.text_encoder.backbone(
+            input_ids=text["input_ids"], attention_mask=text["text_mask"].long()
+        )
+
+    @torch.inference_mode()
+    def late_fusion():
+        baseline(speech, speech_mask, **text)
+
+    def analyze():
+        analyzer.analyze(waveform, SAMPLE_RATE, TRANSCRIPT)
+
+    for function in (encoders, late_fusion, analyze):
+        function()  # warm-up
+    times: dict[str, list[float]] = {"encoders": [], "late_fusion": [], "analyze": []}
+    for _ in range(runs):  # interleaved, so drift on a shared machine hits all three alike
+        times["encoders"] += _time(encoders, 1)
+        times["late_fusion"] += _time(late_fusion, 1)
+        times["analyze"] += _time(analyze, 1)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def measure_compact(tokenizer, waveform: np.ndarray, runs: int) -> list[float]:
+    torch.manual_seed(0)
+    model = MGCMA(MGCMAConfig.preset("compact"), tokenizer).eval()
+    analyzer = Analyzer(model, device="cpu")
+    analyzer.analyze(waveform, SAMPLE_RATE, TRANSCRIPT)
+    return _time(lambda: analyzer.analyze(waveform, SAMPLE_RATE, TRANSCRIPT), runs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m mgcma.bench", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--runs", type=int, default=10, help="paper-size repetitions")
+    parser.add_argument("--compact-runs", type=int, default=30, help="compact repetitions (≥ 20)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    waveform = (rng.standard_normal(int(CLIP_SECONDS * SAMPLE_RATE)) * 0.1).astype(np.float32)
+    tokenizer = train_tokenizer([TRANSCRIPT.lower()] * 4, vocab_size=200)
+    print(
+        f"machine: {platform.processor() or platform.machine()}, torch threads "
+        f"{torch.get_num_threads()}, torch {torch.__version__}; clip {CLIP_SECONDS:.0f} s, "
+        f"transcript {len(TRANSCRIPT.split())} words"
+    )
+
+    paper = measure_paper(tokenizer, waveform, args.runs)
+    print(f"\npaper-size architecture (wav2vec2-base + BERT-base shapes), median of {args.runs}:")
+    for name, label in (
+        ("encoders", "bare encoder forward"),
+        ("late_fusion", "late-fusion baseline"),
+        ("analyze", "full MGCMA analyze()"),
+    ):
+        print(f"  {label:<24} {paper[name] * 1000:8.1f} ms")
+    print(
+        f"  analyze / encoders      {paper['analyze'] / paper['encoders']:8.3f} ×  (target ≤ 1.15)"
+    )
+    print(
+        f"  analyze / late fusion   {paper['analyze'] / paper['late_fusion']:8.3f} ×  "
+        "(target ≤ 1.10)"
+    )
+
+    compact = measure_compact(tokenizer, waveform, max(args.compact_runs, 20))
+    print(
+        f"\ncompact preset analyze(), {len(compact)} runs: median "
+        f"{statistics.median(compact) * 1000:.1f} ms, p90 "
+        f"{np.percentile(compact, 90) * 1000:.1f} ms  (target median ≤ 100 ms)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,186 @@
+"""MGCMA: speech and text encoders, three alignment granularities, and a fusion classifier.
+
+Read top to bottom: encoders → intra-modal self-attention → distribution level (Gaussians) →
+instance level (embeddings) → token level (cross-attention) → fusion MLP → logits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from mgcma.alignment import (
+    DistributionAlignment,
+    InstanceAlignment,
+    SelfAttentionStack,
+    TokenAlignment,
+    masked_mean,
+)
+from mgcma.batch import tokenize_texts
+from mgcma.config import ConfigError, MGCMAConfig
+from mgcma.encoders import SpeechEncoder, TextEncoder
+from mgcma.model_output import MGCMAOutput
+
+
+def load_tokenizer(config: MGCMAConfig, tokenizer=None):
+    """The tokenizer the text encoder needs: the one given, or the pretrained backbone's."""
+    if not config.uses_text or tokenizer is not None:
+        return tokenizer
+    if config.text.from_scratch:
+        raise ConfigError(
+            "a text encoder trained from scratch needs a tokenizer: pass "
+            "tokenizer=mgcma.tokenizer.train_tokenizer(training_transcripts)"
+        )
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(config.text.backbone)
+
+
+class MGCMA(nn.Module):
+    """Multi-Granularity Cross-Modal Alignment for speech + text emotion recognition.
+
+    Parameters
+    ----------
+    config : the architecture; ablations switch modules off (their parameters do not exist)
+    tokenizer : a transformers tokenizer for the text encoder (loaded from the backbone when
+        the text encoder is pretrained; required when it is trained from scratch)
+    """
+
+    def __init__(self, config: MGCMAConfig, tokenizer=None) -> None:
+        super().__init__()
+        config.validate()
+        self.config = config
+        self.tokenizer = load_tokenizer(config, tokenizer)
+        a = config.alignment
+        self.speech_encoder = SpeechEncoder(config.speech, a.dim) if config.uses_speech else None
+        self.text_encoder = (
+            TextEncoder(config.text, a.dim, self.tokenizer) if config.uses_text else None
+        )
+        self.speech_self_attention = (
+            SelfAttentionStack(a.dim, a.heads, a.self_attention_layers, a.dropout)
+            if config.uses_speech
+            else None
+        )
+        self.text_self_attention = (
+            SelfAttentionStack(a.dim, a.heads, a.self_attention_layers, a.dropout)
+            if config.uses_text
+            else None
+        )
+        self.distribution = (
+            DistributionAlignment(a.dim, a.gaussian_dim, a.temperature_init)
+            if a.distribution
+            else None
+        )
+        self.instance = (
+            InstanceAlignment(a.dim, a.instance_dim, a.temperature_init) if a.instance else None
+        )
+        self.token = TokenAlignment(a.dim, a.heads, a.dropout) if a.token else None
+        streams = 2 if config.modalities == "both" else 1
+        head = config.classifier
+        num_labels = len(config.emotions)
+        self.fusion = nn.Sequential(
+            nn.Linear(streams * a.dim, head.hidden), nn.GELU(), nn.Dropout(head.dropout)
+        )
+        self.classifier = nn.Linear(head.hidden, num_labels)
+        self.speech_head = nn.Linear(a.dim, num_labels) if head.auxiliary_heads else None
+        self.text_head = nn.Linear(a.dim, num_labels) if head.auxiliary_heads else None
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def emotions(self) -> tuple[str, ...]:
+        return tuple(self.config.emotions)
+
+    def forward(
+        self,
+        speech: torch.Tensor | None = None,
+        speech_mask: torch.Tensor | None = None,
+        input_ids: torch.Tensor | None = None,
+        text_mask: torch.Tensor | None = None,
+        return_attention: bool = False,
+    ) -> MGCMAOutput:
+        """Run the model on a padded batch.
+
+        Parameters
+        ----------
+        speech : (B, N) float32 waveforms at 16 kHz, right-padded with zeros
+        speech_mask : (B, N) bool, True on real samples
+        input_ids : (B, T_t) long token ids from `self.tokenizer`
+        text_mask : (B, T_t) bool, True on real tokens
+        return_attention : also return the per-head cross-attention weights (costs a little)
+        """
+        out: dict = {}
+        streams = []
+        if self.speech_encoder is not None:
+            _require(speech, speech_mask, "speech", "speech_mask")
+            frames, frame_mask = self.speech_encoder(speech, speech_mask)  # (B, T_s, d)
+            speech_states = self.speech_self_attention(frames, frame_mask)  # (B, T_s, d)
+            out.update(speech_mask=frame_mask, speech_states=speech_states)
+            speech_pooled = masked_mean(speech_states, frame_mask)  # (B, d)
+        if self.text_encoder is not None:
+            _require(input_ids, text_mask, "input_ids", "text_mask")
+            tokens = self.text_encoder(input_ids, text_mask)  # (B, T_t, d)
+            text_states = self.text_self_attention(tokens, text_mask)  # (B, T_t, d)
+            out.update(text_mask=text_mask, text_states=text_states)
+            text_pooled = masked_mean(text_states, text_mask)  # (B, d)
+
+        if self.distribution is not None:
+            out.update(self.distribution(speech_pooled, text_pooled))
+        if self.instance is not None:
+            out.update(self.instance(speech_pooled, text_pooled))
+        if self.token is not None:
+            token = self.token(speech_states, frame_mask, text_states, text_mask, return_attention)
+            out.update(
+                attention_speech_to_text=token["attention_speech_to_text"],
+                attention_text_to_speech=token["attention_text_to_speech"],
+            )
+            streams = [
+                masked_mean(token["speech_attended"], frame_mask),  # (B, d)
+                masked_mean(token["text_attended"], text_mask),  # (B, d)
+            ]
+        else:  # without token alignment, fusion reads the self-attended streams directly
+            if self.speech_encoder is not None:
+                streams.append(speech_pooled)
+            if self.text_encoder is not None:
+                streams.append(text_pooled)
+
+        fused = self.fusion(torch.cat(streams, dim=-1))  # (B, h)
+        if self.speech_head is not None:
+            out.update(
+                speech_logits=self.speech_head(speech_pooled),  # (B, C)
+                text_logits=self.text_head(text_pooled),  # (B, C)
+            )
+        return MGCMAOutput(logits=self.classifier(fused), fused=fused, **out)
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Transcripts → {"input_ids": (B, T_t), "text_mask": (B, T_t)} on the model's device."""
+        batch = tokenize_texts(self.tokenizer, texts, self.config.text.max_tokens)
+        return {name: tensor.to(self.device) for name, tensor in batch.items()}
+
+    def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None) -> Path:
+        """Write config.json, model.safetensors and the tokenizer files, atomically."""
+        from mgcma.checkpoint import save_model
+
+        return save_model(self, directory, dtype=dtype)
+
+    def push_to_hub(self, repo_id: str, **kwargs) -> str:
+        """Upload the checkpoint directory to the Hugging Face Hub; returns the commit URL."""
+        from mgcma.checkpoint import push_model
+
+        return push_model(self, repo_id, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, path_or_hub_id: str | Path, **kwargs) -> MGCMA:
+        from mgcma.checkpoint import load_model
+
+        return load_model(path_or_hub_id, **kwargs)
+
+
+def _require(values, mask, name: str, mask_name: str) -> None:
+    if values is None or mask is None:
+        raise ValueError(f"this model reads {name}: pass both {name} and {mask_name}")

@@ -1,0 +1,137 @@
+"""The model: attention masks, padding invariance, ablations and gradients."""
+
+import pytest
+import torch
+
+from conftest import tiny_config
+from mgcma.batch import pad_waveforms
+from mgcma.config import VARIANTS, ConfigError, MGCMAConfig
+from mgcma.losses import MGCMALoss
+from mgcma.model import MGCMA
+
+TEXTS = ["i am so happy to see you", "this is terrible", "nobody came"]
+
+
+def _batch(model, lengths=(8000, 12000, 4000), texts=TEXTS, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    waves = [torch.randn(n, generator=generator).numpy() * 0.1 for n in lengths]
+    speech, speech_mask = pad_waveforms(waves)
+    return dict(speech=speech, speech_mask=speech_mask, **model.tokenize(list(texts)))
+
+
+def test_attention_rows_sum_to_one_and_padded_keys_get_zero(tiny_model):
+    with torch.no_grad():
+        out = tiny_model(**_batch(tiny_model), return_attention=True)
+    text_to_speech = out.attention_text_to_speech  # (B, H, T_t, T_s)
+    speech_to_text = out.attention_speech_to_text  # (B, H, T_s, T_t)
+    assert text_to_speech.shape[:2] == (3, 2)
+    assert torch.allclose(text_to_speech.sum(-1), torch.ones_like(text_to_speech.sum(-1)))
+    assert torch.allclose(speech_to_text.sum(-1), torch.ones_like(speech_to_text.sum(-1)))
+    padded_frames = ~out.speech_mask  # (B, T_s)
+    padded_tokens = ~out.text_mask  # (B, T_t)
+    assert padded_frames.any() and padded_tokens.any()
+    assert (text_to_speech * padded_frames[:, None, None, :]).abs().max() == 0
+    assert (speech_to_text * padded_tokens[:, None, None, :]).abs().max() == 0
+
+
+def test_padded_batch_equals_each_example_alone(tiny_model):
+    batch = _batch(tiny_model)
+    with torch.no_grad():
+        together = tiny_model(**batch, return_attention=True)
+        for row, length in enumerate((8000, 12000, 4000)):
+            alone = tiny_model(
+                speech=batch["speech"][row : row + 1, :length],
+                speech_mask=batch["speech_mask"][row : row + 1, :length],
+                **tiny_model.tokenize([TEXTS[row]]),
+                return_attention=True,
+            )
+            frames, tokens = alone.speech_mask.shape[1], alone.text_mask.shape[1]
+            for name in ("logits", "fused", "speech_mu", "text_log_sigma", "speech_embedding"):
+                assert torch.allclose(
+                    getattr(together, name)[row], getattr(alone, name)[0], atol=1e-4
+                ), name
+            assert torch.allclose(
+                together.attention_text_to_speech[row, :, :tokens, :frames],
+                alone.attention_text_to_speech[0],
+                atol=1e-4,
+            )
+
+
+def _parameter_prefixes(model):
+    return {name.split(".")[0] for name, _ in model.named_parameters()}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_each_ablation_removes_its_parameters_and_loss(tokenizer, variant):
+    config = tiny_config().ablation(variant)
+    model = MGCMA(config, tokenizer)
+    prefixes = _parameter_prefixes(model)
+    batch = _batch(model)
+    model.train()
+    terms = MGCMALoss(config)(model(**batch), torch.tensor([0, 1, 2]))
+    expected = {
+        "full": ({"distribution", "instance", "token"}, {"distribution", "instance"}),
+        "no_distribution": ({"instance", "token"}, {"instance"}),
+        "no_instance": ({"distribution", "token"}, {"distribution"}),
+        "no_token": ({"distribution", "instance"}, {"distribution", "instance"}),
+        "speech_only": (set(), set()),
+        "text_only": (set(), set()),
+    }[variant]
+    assert prefixes & {"distribution", "instance", "token"} == expected[0]
+    assert set(terms) & {"distribution", "instance"} == expected[1]
+    assert ("speech_encoder" in prefixes) == (variant != "text_only")
+    assert ("text_encoder" in prefixes) == (variant != "speech_only")
+    assert ("aux_speech" in terms) == (variant not in ("speech_only", "text_only"))
+    assert torch.isfinite(terms["total"])
+
+
+def test_unimodal_models_need_only_their_modality(tokenizer):
+    speech_model = MGCMA(tiny_config().ablation("speech_only"), tokenizer).eval()
+    batch = _batch(speech_model)
+    out = speech_model(speech=batch["speech"], speech_mask=batch["speech_mask"])
+    assert out.logits.shape == (3, 4) and out.text_mask is None
+    text_model = MGCMA(tiny_config().ablation("text_only"), tokenizer).eval()
+    out = text_model(**text_model.tokenize(TEXTS))
+    assert out.logits.shape == (3, 4) and out.speech_mask is None
+    with pytest.raises(ValueError, match="speech"):
+        speech_model(**speech_model.tokenize(TEXTS))
+
+
+def test_every_trainable_parameter_receives_a_gradient(tokenizer):
+    torch.manual_seed(0)
+    config = tiny_config()
+    model = MGCMA(config, tokenizer).train()
+    batch = _batch(model, lengths=(16000, 12000, 9000))
+    terms = MGCMALoss(config)(model(**batch), torch.tensor([0, 1, 2]))
+    terms["total"].backward()
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    no_grad = [n for n, p in trainable if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not no_grad, no_grad
+    zero = [n for n, p in trainable if p.grad.abs().sum() == 0]
+    # the embedding row of unseen tokens is fine; whole matrices with zero gradient are not
+    assert not [n for n in zero if "embeddings" not in n], zero
+
+
+def test_frozen_feature_encoder_stays_frozen(tokenizer):
+    config = tiny_config(**{"speech.freeze_feature_encoder": True})
+    model = MGCMA(config, tokenizer)
+    frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
+    assert frozen and all(".feature_extractor." in n for n in frozen)
+
+
+def test_config_round_trip_and_typed_errors():
+    config = MGCMAConfig.preset("compact").ablation("no_token")
+    assert MGCMAConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ConfigError, match="alignment.dim must be an integer"):
+        config.override({"alignment.dim": "wide"})
+    with pytest.raises(ConfigError, match="unknown config key"):
+        config.override({"alignment.widht": 3})
+    with pytest.raises(ConfigError, match="unknown key"):
+        MGCMAConfig.from_dict({"speech": {"backbone": "x", "colour": 1}})
+    with pytest.raises(ConfigError, match="divisible"):
+        config.override({"alignment.heads": 3})
+    with pytest.raises(ConfigError, match="unknown preset"):
+        MGCMAConfig.preset("huge")
+    paper = MGCMAConfig.preset("paper")
+    assert paper.speech.backbone == "facebook/wav2vec2-base"
+    assert paper.text.backbone == "bert-base-uncased" and paper.speech.freeze_feature_encoder
