@@ -59,13 +59,13 @@ def save_model(model: MGCMA, directory: str | Path, dtype: torch.dtype | None = 
         (staging / CONFIG_NAME).write_text(json.dumps(document, indent=2) + "\n")
         if model.tokenizer is not None:
             model.tokenizer.save_pretrained(staging)
-        _replace_directory(staging, directory)
+        replace_directory(staging, directory)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return directory
 
 
-def _replace_directory(staging: Path, directory: Path) -> None:
+def replace_directory(staging: Path, directory: Path) -> None:
     """Move the finished staging directory into place; an old checkpoint survives until then."""
     if not directory.exists():
         os.replace(staging, directory)

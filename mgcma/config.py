@@ -191,7 +191,7 @@ class MGCMAConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MGCMAConfig:
         """Build from plain values, refusing unknown keys and wrong types with their path."""
-        return _build(cls, data, "config")
+        return build_dataclass(cls, data, "config")
 
     def override(self, dotted: dict[str, Any]) -> MGCMAConfig:
         """A copy with `{"alignment.dim": 64, ...}` applied, each value type-checked."""
@@ -236,7 +236,8 @@ COMPACT_BERT: dict[str, Any] = dict(
 )
 
 
-def _build(cls: type, data: Any, path: str) -> Any:
+def build_dataclass(cls: type, data: Any, path: str) -> Any:
+    """Instantiate dataclass `cls` from plain values, checking names and types recursively."""
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must be a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
@@ -256,7 +257,7 @@ def _build(cls: type, data: Any, path: str) -> Any:
 def _coerce(hint: Any, value: Any, path: str) -> Any:
     origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint):
-        return _build(hint, value, path)
+        return build_dataclass(hint, value, path)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(hint)
         if value is None and type(None) in options:

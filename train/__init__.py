@@ -1,0 +1,1 @@
+"""Training package: corpora, training, cross-validation and benchmarks for MGCMA."""

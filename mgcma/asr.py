@@ -1,0 +1,362 @@
+"""Speech recognition: a thin, offline-aware wrapper around openai-whisper.
+
+:class:`Transcriber` turns a ``(N,)`` float32 mono 16 kHz waveform into a :class:`Transcript`
+(text, word timestamps, language) with Whisper's own ``transcribe``. It exists for three reasons:
+
+- **Offline behaviour.** The app must start without the internet. When offline (``offline=True``
+  or ``HF_HUB_OFFLINE=1`` / ``MGCMA_OFFLINE=1``) a named model that is not already in the cache
+  raises :class:`WhisperUnavailable` at once, with no download attempt; every other load failure
+  (no network, missing or corrupt file) raises it too, and the message says the user can type
+  the transcript instead.
+- **Silence.** Whisper invents text for silent input ("Thank you."). Input quieter than
+  :data:`SILENCE_DBFS` is never decoded, and decoded segments that Whisper itself rates as
+  non-speech are dropped.
+- **Sharing.** The app keeps one instance for all requests; loading and decoding hold a lock,
+  because word timestamps install hooks on the model.
+
+Checkpoints are read by ``whisper.load_model``, which calls ``torch.load(fp, map_location=device,
+weights_only=True)`` (openai-whisper 20250625), so a local ``.pt`` path cannot run code on load.
+"""
+
+import hashlib
+import math
+import os
+import pickle
+import threading
+import zipfile
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import whisper
+from whisper.tokenizer import LANGUAGES, TO_LANGUAGE_CODE
+
+from mgcma.audio import rms_dbfs
+from mgcma.constants import SAMPLE_RATE
+
+SILENCE_DBFS = -55.0  # RMS below this is room noise at most; Whisper would only hallucinate
+# Whisper's own non-speech rule (transcribe's defaults): a segment is dropped when the model is
+# fairly sure nothing was said AND the decoded text is improbable.
+NO_SPEECH_THRESHOLD = 0.6
+LOGPROB_THRESHOLD = -1.0
+# Fallback temperatures when a decode fails the compression/logprob checks; Whisper's default
+# goes up to 1.0, which on short emotional clips mostly adds invented words and time.
+TEMPERATURES = (0.0, 0.2, 0.4)
+OFFLINE_ENV_VARS = ("HF_HUB_OFFLINE", "MGCMA_OFFLINE")
+TRUE_VALUES = ("1", "true", "yes", "on")  # the values huggingface_hub accepts for its flags
+TYPE_INSTEAD = "You can type the transcript instead."
+# What a corrupt or foreign checkpoint raises inside torch.load / load_state_dict.
+_LOAD_ERRORS = (
+    OSError,
+    RuntimeError,
+    ValueError,
+    EOFError,
+    KeyError,
+    TypeError,
+    pickle.UnpicklingError,
+    zipfile.BadZipFile,
+)
+
+
+class TranscriberError(RuntimeError):
+    """Speech recognition failed; the message says what was wrong."""
+
+
+class WhisperUnavailable(TranscriberError):  # noqa: N818 -- the app's name for this state
+    """The Whisper model cannot be obtained (offline, not cached, missing or corrupt file)."""
+
+
+@dataclass(frozen=True)
+class Word:
+    """One recognised word with its time span in seconds from the start of the clip."""
+
+    word: str
+    start: float
+    end: float
+    probability: float
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What Whisper heard.
+
+    Attributes
+    ----------
+    text : str
+        The transcript, stripped; ``""`` when nothing was said.
+    words : tuple of Word
+        Word timestamps in seconds, in order, within ``[0, clip duration]``.
+    language : str or None
+        Language code Whisper used (given or detected); None when the model was not run.
+    no_speech_prob : float
+        Highest no-speech probability over the kept segments; 1.0 when the input was rejected.
+    note : str or None
+        Why the transcript is empty, for display; None for an ordinary transcript.
+    """
+
+    text: str
+    words: tuple[Word, ...]
+    language: str | None
+    no_speech_prob: float
+    note: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict (words as a list of dicts)."""
+        return {**asdict(self), "words": [asdict(word) for word in self.words]}
+
+
+def is_offline() -> bool:
+    """True when ``HF_HUB_OFFLINE`` or ``MGCMA_OFFLINE`` asks for no network access."""
+    return any(os.environ.get(name, "").strip().lower() in TRUE_VALUES for name in OFFLINE_ENV_VARS)
+
+
+def default_download_root() -> str:
+    """Whisper's cache folder: ``$XDG_CACHE_HOME/whisper`` or ``~/.cache/whisper``."""
+    default = os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(os.getenv("XDG_CACHE_HOME", default), "whisper")
+
+
+def _cached_checkpoint(name: str, download_root: str) -> tuple[str, str]:
+    """Return ``(path, expected sha256)`` where whisper keeps the named model's checkpoint."""
+    url = whisper._MODELS[name]  # whisper names the file after the URL and the URL carries its hash
+    return os.path.join(download_root, os.path.basename(url)), url.split("/")[-2]
+
+
+def _check_cached(name: str, download_root: str) -> None:
+    """Raise WhisperUnavailable unless the named model is in the cache, intact (offline use).
+
+    whisper's ``_download`` re-downloads a file whose checksum does not match, so a damaged cache
+    entry is refused here rather than handed to whisper.
+    """
+    path, expected_sha256 = _cached_checkpoint(name, download_root)
+    if not os.path.isfile(path):
+        raise WhisperUnavailable(
+            f"Whisper model {name!r} is not in the cache ({path} does not exist) and downloads "
+            f"are off (offline mode: HF_HUB_OFFLINE or MGCMA_OFFLINE is set). {TYPE_INSTEAD}"
+        )
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != expected_sha256:
+        raise WhisperUnavailable(
+            f"Whisper model {name!r} in the cache ({path}) is damaged (checksum mismatch) and "
+            f"cannot be re-downloaded offline; delete it and download it again. {TYPE_INSTEAD}"
+        )
+
+
+def _check_samples(samples: np.ndarray) -> np.ndarray:
+    """Return ``samples`` as contiguous ``(N,)`` float32, or raise TranscriberError."""
+    array = np.asarray(samples)
+    if array.ndim != 1:
+        raise TranscriberError(
+            f"Expected mono samples of shape (N,), got shape {array.shape}; "
+            "decode the audio with mgcma.audio.load_audio first."
+        )
+    if array.size == 0:
+        raise TranscriberError("The audio is empty (0 samples); record or upload a clip.")
+    if not np.issubdtype(array.dtype, np.number) or not np.all(np.isfinite(array)):
+        raise TranscriberError(
+            "The audio contains NaN or infinite values; decode it with mgcma.audio.load_audio."
+        )
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def _check_language(language: str | None) -> str | None:
+    """Return Whisper's code for ``language`` (a code or an English name), or raise."""
+    if language is None:
+        return None
+    code = language.strip().lower()
+    code = TO_LANGUAGE_CODE.get(code, code)
+    if code not in LANGUAGES:
+        raise TranscriberError(
+            f"Unknown language {language!r}; pass a Whisper language code such as 'en', or None."
+        )
+    return code
+
+
+def _is_non_speech(segment: dict[str, Any]) -> bool:
+    """Whisper's rule: probably silence, and the decoded text is improbable.
+
+    Scores that are not finite (a broken checkpoint) are treated as non-speech too.
+    """
+    no_speech_prob = float(segment["no_speech_prob"])
+    avg_logprob = float(segment["avg_logprob"])
+    if not (math.isfinite(no_speech_prob) and math.isfinite(avg_logprob)):
+        return True
+    return no_speech_prob > NO_SPEECH_THRESHOLD and avg_logprob < LOGPROB_THRESHOLD
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    """``value`` limited to ``[low, high]``; NaN becomes ``low``."""
+    return low if math.isnan(value) else min(max(value, low), high)
+
+
+def _words_of(segments: list[dict[str, Any]], duration: float) -> tuple[Word, ...]:
+    """Word timestamps of ``segments``, clamped into ``[0, duration]`` with start <= end.
+
+    Whisper can place the last word past the end of the audio (timestamps come from tokens on a
+    30-s grid), so times are clamped rather than trusted.
+    """
+    words = []
+    for segment in segments:
+        for item in segment.get("words", []):
+            start = _clamp(float(item["start"]), 0.0, duration)
+            end = _clamp(float(item["end"]), start, duration)
+            probability = _clamp(float(item["probability"]), 0.0, 1.0)
+            words.append(Word(str(item["word"]), start, end, probability))
+    return tuple(words)
+
+
+def _to_transcript(result: dict[str, Any], duration: float) -> Transcript:
+    """Keep Whisper's speech segments and build the Transcript."""
+    language = result.get("language")
+    segments = result.get("segments", [])
+    kept = [segment for segment in segments if not _is_non_speech(segment)]
+    if not kept:
+        note = (
+            "Whisper heard only non-speech; the transcript was discarded."
+            if segments
+            else "Whisper heard no speech."
+        )
+        return Transcript("", (), language, 1.0, note)
+    text = "".join(segment["text"] for segment in kept).strip()
+    no_speech_prob = max(float(segment["no_speech_prob"]) for segment in kept)
+    note = None if text else "Whisper heard no words."
+    return Transcript(text, _words_of(kept, duration), language, no_speech_prob, note)
+
+
+class Transcriber:
+    """Whisper speech recognition, loaded lazily and shared between threads.
+
+    Parameters
+    ----------
+    model : str
+        A Whisper model name (see ``whisper.available_models()``) or a path to a Whisper
+        checkpoint file (``.pt`` with ``dims`` and ``model_state_dict``).
+    device : str, optional
+        Torch device; default ``"cuda"`` when available, else ``"cpu"``.
+    download_root : str, optional
+        Where named models are cached; default whisper's (``$XDG_CACHE_HOME/whisper`` or
+        ``~/.cache/whisper``).
+    offline : bool, optional
+        Never download; default true when ``HF_HUB_OFFLINE`` or ``MGCMA_OFFLINE`` is set.
+    max_tokens : int, optional
+        Most text tokens decoded per 30-s window (Whisper's ``sample_len``); default Whisper's
+        (224). A small value bounds the time a bad decode can take.
+    """
+
+    def __init__(
+        self,
+        model: str = "base",
+        device: str | None = None,
+        download_root: str | None = None,
+        *,
+        offline: bool | None = None,
+        max_tokens: int | None = None,
+    ) -> None:
+        self._model_name = str(model)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.download_root = download_root or default_download_root()
+        self.offline = is_offline() if offline is None else offline
+        if max_tokens is not None and max_tokens < 1:
+            raise TranscriberError(f"max_tokens must be at least 1, got {max_tokens}.")
+        self.max_tokens = max_tokens
+        self._model: whisper.Whisper | None = None
+        self._lock = threading.RLock()
+
+    @property
+    def name(self) -> str:
+        """The model name or checkpoint path this transcriber was given."""
+        return self._model_name
+
+    @property
+    def is_named_model(self) -> bool:
+        """True for an official Whisper name, False for a checkpoint path."""
+        return self._model_name in whisper.available_models()
+
+    def load(self) -> "Transcriber":
+        """Load the model now (it otherwise loads on first use) and return ``self``.
+
+        Raises
+        ------
+        WhisperUnavailable
+            When the model cannot be found, downloaded or read.
+        """
+        with self._lock:
+            if self._model is None:
+                self._model = self._load_model()
+        return self
+
+    def _load_model(self) -> whisper.Whisper:
+        """Check availability, then load through ``whisper.load_model``."""
+        name = self._model_name
+        if self.is_named_model:
+            where = f"cache {self.download_root}"
+            if self.offline:
+                _check_cached(name, self.download_root)
+        elif os.path.isfile(name):
+            where = f"file {name}"
+        else:
+            raise WhisperUnavailable(
+                f"Whisper model {name!r} is neither a Whisper model name "
+                f"({', '.join(whisper.available_models())}) nor an existing checkpoint file. "
+                f"{TYPE_INSTEAD}"
+            )
+        try:
+            # A path goes straight to whisper, which reads it with torch.load(weights_only=True).
+            return whisper.load_model(name, device=self.device, download_root=self.download_root)
+        except _LOAD_ERRORS as error:
+            raise WhisperUnavailable(
+                f"Whisper model {name!r} could not be loaded from {where} "
+                f"({type(error).__name__}: {error}). {TYPE_INSTEAD}"
+            ) from error
+
+    def transcribe(self, samples: np.ndarray, language: str | None = None) -> Transcript:
+        """Transcribe a clip with word timestamps.
+
+        Parameters
+        ----------
+        samples : np.ndarray
+            ``(N,)`` float32 mono at :data:`~mgcma.constants.SAMPLE_RATE` (16 kHz).
+        language : str, optional
+            Language code or English name; None lets Whisper detect it.
+
+        Returns
+        -------
+        Transcript
+            Empty text with a ``note`` for silence or non-speech; the model is not run when the
+            level is below :data:`SILENCE_DBFS`.
+
+        Raises
+        ------
+        TranscriberError
+            For empty, non-finite or multi-channel input, or an unknown language.
+        WhisperUnavailable
+            When the model cannot be loaded.
+        """
+        audio = _check_samples(samples)
+        language = _check_language(language)
+        level = rms_dbfs(audio)
+        if level < SILENCE_DBFS:
+            return Transcript("", (), None, 1.0, f"No speech detected (level {level:.0f} dBFS).")
+        model = self.load()._model
+        with self._lock:  # word timestamps add hooks to the shared model while decoding
+            result = model.transcribe(
+                audio,
+                language=language,
+                word_timestamps=True,
+                fp16=torch.device(self.device).type == "cuda",
+                condition_on_previous_text=False,
+                temperature=TEMPERATURES,
+                no_speech_threshold=NO_SPEECH_THRESHOLD,
+                logprob_threshold=LOGPROB_THRESHOLD,
+                verbose=None,
+                sample_len=self.max_tokens,
+            )
+        return _to_transcript(result, duration=len(audio) / SAMPLE_RATE)
+
+    def __repr__(self) -> str:
+        state = "loaded" if self._model is not None else "not loaded"
+        return f"Transcriber({self._model_name!r}, device={self.device!r}, {state})"

@@ -1,0 +1,142 @@
+"""Experiment files: small YAML documents of plain values, with typed `--key=value` overrides.
+
+An experiment names a model preset, dotted overrides of the model config, the data, and the
+optimisation. Nothing is built from YAML but these dataclasses; the resolved experiment is saved
+next to every run as `experiment.yaml`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mgcma.config import ConfigError, MGCMAConfig, build_dataclass
+
+
+@dataclass
+class DataSettings:
+    manifest: str = "corpus/manifest.jsonl"  # relative paths resolve against the YAML's folder
+    test_group: str = ""  # held out by `fit`; `cv` iterates over every group
+    val_fraction: float = 0.1  # stratified, drawn from the training groups only
+    max_seconds: float = 12.0  # longer clips are cut while training
+    vocab_size: int = 2000  # WordPiece vocabulary for a text encoder trained from scratch
+
+
+@dataclass
+class AugmentSettings:
+    enabled: bool = True
+    speed: float = 0.1  # resampling speed perturbation, ±10 % (moves pitch and tempo together)
+    gain_db: float = 6.0  # loudness, ± dB
+    noise_snr_db: float = 20.0  # white noise at or above this SNR, half of the time
+    probability: float = 0.8  # chance that an utterance is augmented at all
+
+
+@dataclass
+class OptimSettings:
+    epochs: int = 10
+    batch_size: int = 16
+    grad_accum: int = 1
+    lr_backbone: float = 5e-5  # pretrained encoders: small steps keep what they know
+    lr_new: float = 1e-3  # alignment modules, heads and encoders trained from scratch
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.1  # linear warm-up, then cosine decay to zero
+    max_grad_norm: float = 5.0
+    mixed_precision: str = "auto"  # "auto" (bf16 on CUDA, none on CPU), "no", "fp16", "bf16"
+    seed: int = 0
+    num_workers: int = 0
+    save_every_steps: int = 0  # also checkpoint mid-epoch (0: at epoch ends only)
+    select_on: str = "ua"  # validation metric that picks the best epoch: "ua", "wa" or "f1"
+    max_steps: int = 0  # stop after this many optimiser steps (0: no limit); for smoke runs
+
+
+@dataclass
+class Experiment:
+    preset: str = "compact"
+    variant: str = "full"
+    model: dict = field(default_factory=dict)  # dotted overrides, e.g. {"alignment.dim": 64}
+    data: DataSettings = field(default_factory=DataSettings)
+    augment: AugmentSettings = field(default_factory=AugmentSettings)
+    optim: OptimSettings = field(default_factory=OptimSettings)
+    base_dir: str = "."  # the folder the YAML came from (set when loading)
+
+    def model_config(self) -> MGCMAConfig:
+        config = MGCMAConfig.preset(self.preset).ablation(self.variant)
+        return config.override(self.model) if self.model else config
+
+    def manifest_path(self) -> Path:
+        path = Path(self.data.manifest).expanduser()
+        return path if path.is_absolute() else Path(self.base_dir) / path
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: Path) -> None:
+        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+def parse_value(text: str) -> Any:
+    """`--key=value` text → a plain value, read as YAML (so 3, 1e-3, true, [1, 2] work)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"cannot read value {text!r}: {error}") from error
+
+
+def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Experiment:
+    """Read an experiment YAML and apply `key=value` overrides (dotted; type-checked)."""
+    path = Path(path)
+    data = _read_yaml(path)
+    data.setdefault("base_dir", str(path.parent.resolve()))
+    for override in overrides or []:
+        key, sep, value = override.removeprefix("--").partition("=")
+        if not sep:
+            raise ConfigError(f"override {override!r} must look like --key=value")
+        _set_dotted(data, key, parse_value(value))
+    experiment = build_dataclass(Experiment, data, path.name)
+    experiment.model_config()  # validates preset, variant and model overrides now
+    if experiment.optim.select_on not in ("ua", "wa", "f1"):
+        raise ConfigError("optim.select_on must be ua, wa or f1")
+    return experiment
+
+
+def _read_yaml(path: Path, seen: tuple = ()) -> dict:
+    """A YAML mapping; `base: other.yaml` (beside it) supplies every key it does not set."""
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: `base` files include each other")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"cannot read experiment {path}: {error}") from error
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping")
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    return _merge(_read_yaml(path.parent / str(base), (*seen, path.resolve())), data)
+
+
+def _merge(base: dict, update: dict) -> dict:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _set_dotted(data: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    if parts[0] == "model":  # model overrides stay dotted: the model config checks them
+        data.setdefault("model", {})[".".join(parts[1:])] = value
+        return
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"unknown key {key!r}")
+    node[parts[-1]] = value
