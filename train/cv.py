@@ -1,0 +1,96 @@
+"""`python -m train cv CONFIG.yaml`: leave-one-group-out cross-validation.
+
+Each group (an IEMOCAP session, a pair of synthetic voices) is the test set once; the model is
+chosen on a validation split of the other groups. Writes RUN/fold-<group>/ per fold and
+`report.json`, `report.md` and `report.html` with WA, UA and macro-F1 per fold and as mean ± std.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from train.fit import fit
+from train.manifest import groups, load_manifest
+from train.report import write_reports
+from train.settings import Experiment, load_experiment
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="experiment YAML")
+    parser.add_argument("--out", default=None, help="run directory (default runs/cv-<name>)")
+    parser.add_argument("--folds", default="", help="comma-separated groups (default: all)")
+    parser.add_argument("--resume", action="store_true", help="skip finished folds, resume one")
+    parser.add_argument("--quiet", action="store_true")
+
+
+def main(args: argparse.Namespace, overrides: list[str]) -> int:
+    experiment = load_experiment(args.config, overrides)
+    out = Path(args.out or Path("runs") / f"cv-{Path(args.config).stem}")
+    folds = [f for f in args.folds.split(",") if f] or None
+    report = cross_validate(experiment, out, folds, resume=args.resume, progress=not args.quiet)
+    if report is not None:
+        print((out / "report.md").read_text())
+    return 0
+
+
+def cross_validate(
+    experiment: Experiment,
+    out: Path,
+    folds: list[str] | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict | None:
+    """Run every fold and summarise; returns the report on the main process."""
+    all_groups = groups(load_manifest(experiment.manifest_path(), check_audio=False))
+    folds = folds or all_groups
+    unknown = sorted(set(folds) - set(all_groups))
+    if unknown:
+        raise ValueError(f"unknown group(s) {unknown}; the manifest has {all_groups}")
+    results = []
+    for group in folds:
+        fold_dir = Path(out) / f"fold-{group}"
+        finished = fold_dir / "result.json"
+        if resume and finished.is_file():
+            results.append(json.loads(finished.read_text()))
+            continue
+        result = fit(experiment, fold_dir, test_group=group, resume=resume, progress=progress)
+        if result is None:  # not the main process
+            continue
+        results.append(result)
+    if not results:
+        return None
+    report = summarise(results, experiment)
+    write_reports(report, Path(out))
+    return report
+
+
+def summarise(results: list[dict], experiment: Experiment) -> dict:
+    folds = [
+        {
+            "group": r["test_group"],
+            **{k: r["test"][k] for k in ("wa", "ua", "f1", "count")},
+            "confusion": r["test"]["confusion"],
+            "best_epoch": r["best_epoch"],
+            "history": r["history"],
+        }
+        for r in results
+    ]
+    summary = {}
+    for metric in ("wa", "ua", "f1"):
+        values = np.array([f[metric] for f in folds])
+        summary[metric] = {"mean": float(values.mean()), "std": float(values.std(ddof=0))}
+    confusion = np.sum([f["confusion"] for f in folds], axis=0).tolist()
+    config = experiment.model_config()
+    return {
+        "variant": config.variant,
+        "preset": experiment.preset,
+        "emotions": list(config.emotions),
+        "experiment": experiment.to_dict(),
+        "folds": folds,
+        "summary": summary,
+        "confusion": confusion,
+    }

@@ -1,0 +1,330 @@
+"""`python -m train fit CONFIG.yaml [--key=value ...]`: train MGCMA on one split.
+
+Stages: data (test group held out, validation drawn from the training groups) → model and
+optimiser → epochs (forward, objectives, backward, step; validation at each epoch's end, the best
+epoch kept) → the best checkpoint scored on the test group. Runs on one CPU, one GPU (mixed
+precision) or several processes through `accelerate launch` / `torchrun`; only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator, DistributedDataParallelKwargs
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+from transformers import get_cosine_schedule_with_warmup
+
+from mgcma.losses import MGCMALoss
+from mgcma.model import MGCMA
+from mgcma.tokenizer import train_tokenizer
+from train.augment import Augmenter
+from train.data import (
+    Collator,
+    EmotionDataset,
+    LengthBucketSampler,
+    audio_seconds,
+)
+from train.evaluate import evaluate
+from train.manifest import load_manifest, split_by_group, validation_split
+from train.settings import Experiment, load_experiment
+from train.state import Progress, load_state, restore_rng, save_state
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="experiment YAML, e.g. train/configs/compact.yaml")
+    parser.add_argument("--out", default=None, help="run directory (default runs/<config name>)")
+    parser.add_argument("--resume", action="store_true", help="continue from RUN/last")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def main(args: argparse.Namespace, overrides: list[str]) -> int:
+    experiment = load_experiment(args.config, overrides)
+    out = Path(args.out or Path("runs") / Path(args.config).stem)
+    result = fit(experiment, out, resume=args.resume, progress=not args.quiet)
+    if result is not None:
+        test = result.get("test")
+        print(f"best epoch {result['best_epoch'] + 1}: validation {result['best_metric']:.4f}")
+        if test:
+            print(
+                f"test group {result['test_group']}: WA {test['wa']:.4f}  UA {test['ua']:.4f}  "
+                f"macro-F1 {test['f1']:.4f}"
+            )
+        print(f"checkpoint: {out / 'best'}")
+    return 0
+
+
+def split_data(experiment: Experiment, test_group: str | None):
+    """(train, validation, test) utterances; validation never comes from the test group."""
+    utterances = load_manifest(experiment.manifest_path())
+    group = experiment.data.test_group if test_group is None else test_group
+    if group:
+        train_utts, test_utts = split_by_group(utterances, group)
+    else:
+        train_utts, test_utts = utterances, []
+    train_utts, val_utts = validation_split(
+        train_utts, fraction=experiment.data.val_fraction, seed=experiment.optim.seed
+    )
+    return train_utts, val_utts, test_utts
+
+
+def build_model(experiment: Experiment, train_utts) -> MGCMA:
+    config = experiment.model_config()
+    tokenizer = None
+    if config.uses_text and config.text.from_scratch:
+        tokenizer = train_tokenizer([u.text for u in train_utts], experiment.data.vocab_size)
+    return MGCMA(config, tokenizer)
+
+
+def build_optimizer(model: MGCMA, experiment: Experiment, total_steps: int):
+    """AdamW with a smaller rate for pretrained backbones; warm-up then cosine decay."""
+    optim = experiment.optim
+    config = model.config
+    backbone, new = [], []
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        pretrained = (
+            name.startswith("speech_encoder.backbone") and not config.speech.from_scratch
+        ) or (name.startswith("text_encoder.backbone") and not config.text.from_scratch)
+        (backbone if pretrained else new).append(parameter)
+    groups = [{"params": new, "lr": optim.lr_new}]
+    if backbone:
+        groups.append({"params": backbone, "lr": optim.lr_backbone})
+    optimizer = torch.optim.AdamW(groups, weight_decay=optim.weight_decay)
+    warmup = int(optim.warmup_fraction * total_steps)
+    return optimizer, get_cosine_schedule_with_warmup(optimizer, warmup, total_steps)
+
+
+def _mixed_precision(setting: str) -> str:
+    if setting != "auto":
+        return setting
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "no"
+
+
+def fit(
+    experiment: Experiment,
+    out: Path,
+    test_group: str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict | None:
+    """Train, select on validation, score the test group. Returns the result on rank 0."""
+    optim = experiment.optim
+    accelerator = Accelerator(
+        mixed_precision=_mixed_precision(optim.mixed_precision),
+        gradient_accumulation_steps=optim.grad_accum,
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+        cpu=not torch.cuda.is_available(),
+    )
+    set_seed(optim.seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    main_process = accelerator.is_main_process
+    out = Path(out)
+    train_utts, val_utts, test_utts = split_data(experiment, test_group)
+
+    state = out / "last"
+    if resume and (state / "progress.json").is_file():
+        model, trainer_state, run = load_state(state, torch.device("cpu"))
+        model.train()
+    else:
+        model, trainer_state, run = build_model(experiment, train_utts), None, Progress()
+    dataset = EmotionDataset(
+        train_utts,
+        max_seconds=experiment.data.max_seconds,
+        augment=Augmenter(experiment.augment),
+        seed=optim.seed,
+    )
+    sampler = LengthBucketSampler(
+        audio_seconds(train_utts),
+        optim.batch_size,
+        shuffle=True,
+        seed=optim.seed,
+        num_replicas=accelerator.num_processes,
+        rank=accelerator.process_index,
+    )
+    collate = Collator(model.tokenizer, model.config.text.max_tokens)
+    loader = DataLoader(
+        dataset, batch_sampler=sampler, collate_fn=collate, num_workers=optim.num_workers
+    )
+    steps_per_epoch = math.ceil(len(sampler) / optim.grad_accum)
+    total_steps = steps_per_epoch * optim.epochs
+    if optim.max_steps:
+        total_steps = min(total_steps, optim.max_steps)
+    optimizer, scheduler = build_optimizer(model, experiment, total_steps)
+    if trainer_state is not None:
+        optimizer.load_state_dict(trainer_state["optimizer"])
+        scheduler.load_state_dict(trainer_state["scheduler"])
+    criterion = MGCMALoss(model.config)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    if trainer_state is not None:
+        restore_rng(trainer_state)
+    if main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        experiment.save(out / "experiment.yaml")
+        _describe(out, train_utts, val_utts, test_utts, test_group or experiment.data.test_group)
+
+    bare = accelerator.unwrap_model(model)
+    while run.epoch < optim.epochs and not _done(run, optim):
+        started = time.time()
+        sampler.set_epoch(run.epoch)
+        dataset.set_epoch(run.epoch)
+        losses = _train_epoch(
+            accelerator,
+            model,
+            criterion,
+            loader,
+            optimizer,
+            scheduler,
+            run,
+            experiment,
+            state,
+            progress and main_process,
+        )
+        if losses is None:  # stopped mid-epoch at max_steps
+            break
+        val = evaluate(bare, val_utts, optim.batch_size, max_seconds=experiment.data.max_seconds)
+        record = {
+            "epoch": run.epoch + 1,
+            "step": run.step,
+            "seconds": round(time.time() - started, 1),
+            **{f"train_{k}": v for k, v in losses.items()},
+            **{f"val_{k}": v for k, v in val.items() if k != "confusion"},
+        }
+        run.history.append(record)
+        if val[optim.select_on] > run.best_metric:
+            run.best_metric, run.best_epoch = val[optim.select_on], run.epoch
+            if main_process:
+                bare.save_pretrained(out / "best")
+        run.epoch, run.batch_in_epoch = run.epoch + 1, 0
+        if main_process:
+            with open(out / "metrics.jsonl", "a") as log:
+                log.write(json.dumps(record) + "\n")
+            save_state(state, bare, optimizer, scheduler, run)
+            if progress:
+                tqdm.write(_summary(record))
+        accelerator.wait_for_everyone()
+    if not main_process:
+        return None
+    if not (out / "best").exists():  # max_steps ended the run before any validation
+        bare.save_pretrained(out / "best")
+    return _finish(out, run, test_utts, test_group or experiment.data.test_group, experiment)
+
+
+def _done(run: Progress, optim) -> bool:
+    return bool(optim.max_steps) and run.step >= optim.max_steps
+
+
+def _train_epoch(
+    accelerator,
+    model,
+    criterion,
+    loader,
+    optimizer,
+    scheduler,
+    run: Progress,
+    experiment: Experiment,
+    state: Path,
+    show: bool,
+) -> dict | None:
+    """One epoch (or what is left of it after a resume); returns mean loss terms."""
+    optim = experiment.optim
+    model.train()
+    totals: dict[str, float] = {}
+    seen = 0
+    bar = tqdm(
+        total=len(loader),
+        initial=run.batch_in_epoch,
+        disable=not show,
+        desc=f"epoch {run.epoch + 1}/{optim.epochs}",
+        leave=False,
+    )
+    for index, batch in enumerate(loader):
+        if index < run.batch_in_epoch:  # already trained before the interruption
+            continue
+        with accelerator.accumulate(model):
+            output = model(
+                batch["speech"].to(accelerator.device),
+                batch["speech_mask"].to(accelerator.device),
+                batch["input_ids"].to(accelerator.device),
+                batch["text_mask"].to(accelerator.device),
+            )
+            terms = criterion(output, batch["labels"].to(accelerator.device))
+            accelerator.backward(terms["total"])
+            if accelerator.sync_gradients:
+                accelerator.clip_grad_norm_(model.parameters(), optim.max_grad_norm)
+            optimizer.step()  # a no-op while gradients accumulate
+            if accelerator.sync_gradients:
+                scheduler.step()
+            optimizer.zero_grad()
+        if accelerator.sync_gradients:
+            run.step += 1
+        run.batch_in_epoch = index + 1
+        for name, value in terms.items():
+            totals[name] = totals.get(name, 0.0) + float(value.detach())
+        seen += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{float(terms['total']):.3f}")
+        if (
+            optim.save_every_steps
+            and run.step % optim.save_every_steps == 0
+            and (accelerator.sync_gradients)
+        ):
+            if accelerator.is_main_process:
+                save_state(state, accelerator.unwrap_model(model), optimizer, scheduler, run)
+        if _done(run, optim):
+            bar.close()
+            return None
+    bar.close()
+    return {name: round(total / max(seen, 1), 5) for name, total in totals.items()}
+
+
+def _summary(record: dict) -> str:
+    return (
+        f"epoch {record['epoch']}: loss {record.get('train_total', float('nan')):.4f}  "
+        f"val WA {record['val_wa']:.4f}  UA {record['val_ua']:.4f}  F1 {record['val_f1']:.4f}"
+        f"  ({record['seconds']} s)"
+    )
+
+
+def _describe(out: Path, train_utts, val_utts, test_utts, test_group: str) -> None:
+    splits = {"train": train_utts, "validation": val_utts, "test": test_utts}
+    summary = {
+        name: {"count": len(u), "groups": sorted({x.group for x in u})}
+        for name, u in splits.items()
+    }
+    summary["test_group"] = test_group
+    (out / "splits.json").write_text(json.dumps(summary, indent=1))
+
+
+def _finish(out: Path, run: Progress, test_utts, test_group: str, experiment) -> dict:
+    from mgcma.checkpoint import load_model
+
+    result = {
+        "test_group": test_group,
+        "best_epoch": run.best_epoch,
+        "best_metric": run.best_metric,
+        "history": run.history,
+        "test": None,
+    }
+    if test_utts:
+        best = load_model(out / "best")
+        scores = evaluate(
+            best,
+            test_utts,
+            experiment.optim.batch_size,
+            max_seconds=experiment.data.max_seconds,
+            with_predictions=True,
+        )
+        result["test"] = {k: v for k, v in scores.items() if k != "predictions"}
+        result["predictions"] = scores["predictions"]
+    (out / "result.json").write_text(json.dumps(result, indent=1))
+    return result

@@ -1,0 +1,112 @@
+"""Cross-validation reports: JSON for machines, Markdown for the README, HTML for people."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+
+def pm(stats: dict) -> str:
+    """'78.9 ± 1.2' in percent."""
+    return f"{100 * stats['mean']:.1f} ± {100 * stats['std']:.1f}"
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        f"### Cross-validation: {report['preset']} / {report['variant']}",
+        "",
+        "| fold (test group) | utterances | WA % | UA % | macro-F1 % | best epoch |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for fold in report["folds"]:
+        lines.append(
+            f"| {fold['group']} | {fold['count']} | {100 * fold['wa']:.1f} | "
+            f"{100 * fold['ua']:.1f} | {100 * fold['f1']:.1f} | {fold['best_epoch'] + 1} |"
+        )
+    s = report["summary"]
+    lines.append(
+        f"| **mean ± std** | | **{pm(s['wa'])}** | **{pm(s['ua'])}** | **{pm(s['f1'])}** | |"
+    )
+    lines += [
+        "",
+        "Confusion matrix, all folds (rows: truth, columns: prediction):",
+        "",
+        "| | " + " | ".join(report["emotions"]) + " |",
+        "|---|" + "---:|" * len(report["emotions"]),
+    ]
+    for name, row in zip(report["emotions"], report["confusion"], strict=True):
+        lines.append(f"| {name} | " + " | ".join(str(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def figure(report: dict) -> go.Figure:
+    folds = report["folds"]
+    emotions = report["emotions"]
+    fig = make_subplots(
+        rows=2,
+        cols=2,
+        subplot_titles=(
+            "WA / UA / macro-F1 per fold",
+            "Confusion matrix (all folds)",
+            "Validation UA per epoch",
+            "Training loss per epoch",
+        ),
+    )
+    names = [f["group"] for f in folds]
+    for metric in ("wa", "ua", "f1"):
+        fig.add_trace(go.Bar(name=metric.upper(), x=names, y=[f[metric] for f in folds]), 1, 1)
+    fig.add_trace(
+        go.Heatmap(
+            z=report["confusion"],
+            x=emotions,
+            y=emotions,
+            colorscale="Blues",
+            showscale=False,
+            texttemplate="%{z}",
+        ),
+        1,
+        2,
+    )
+    for fold in folds:
+        epochs = [h["epoch"] for h in fold["history"]]
+        fig.add_trace(
+            go.Scatter(
+                x=epochs,
+                y=[h.get("val_ua") for h in fold["history"]],
+                mode="lines+markers",
+                name=f"{fold['group']} val UA",
+            ),
+            2,
+            1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=epochs,
+                y=[h.get("train_total") for h in fold["history"]],
+                mode="lines",
+                name=f"{fold['group']} loss",
+            ),
+            2,
+            2,
+        )
+    fig.update_xaxes(title_text="test group", row=1, col=1)
+    fig.update_xaxes(title_text="predicted", row=1, col=2)
+    fig.update_yaxes(title_text="true", autorange="reversed", row=1, col=2)
+    fig.update_xaxes(title_text="epoch", row=2, col=1)
+    fig.update_xaxes(title_text="epoch", row=2, col=2)
+    fig.update_layout(
+        title=f"{report['preset']} / {report['variant']}: UA {pm(report['summary']['ua'])} %",
+        height=800,
+        barmode="group",
+    )
+    return fig
+
+
+def write_reports(report: dict, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=1))
+    (out / "report.md").write_text(markdown(report))
+    figure(report).write_html(out / "report.html", include_plotlyjs=True)
