@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torchaudio
 from torch import nn
 from transformers import CONFIG_MAPPING, AutoModel, PretrainedConfig
 
@@ -57,34 +58,52 @@ def _drop_pooler(backbone: nn.Module) -> None:
         backbone.pooler = None
 
 
+FBANK_MODEL_TYPES = ("wav2vec2-bert",)  # encoders that read log-mel filterbanks, not waveforms
+FBANK_BINS = 80  # Kaldi-compatible filterbank, as SeamlessM4T's feature extractor computes it
+FBANK_WINDOW, FBANK_HOP = 400, 160  # 25-ms windows every 10 ms
+FBANK_STACK = 2  # two 10-ms frames per 20-ms encoder frame: (T, 80) → (T/2, 160)
+
+
 class SpeechEncoder(nn.Module):
-    """Waveform (B, N) at 16 kHz → frames (B, T_s, d) and their padding mask (B, T_s)."""
+    """Waveform (B, N) at 16 kHz → frames (B, T_s, d) and their padding mask (B, T_s).
+
+    Two front ends, chosen by the backbone: the wav2vec2 family (wav2vec2, HuBERT, WavLM,
+    data2vec-audio) reads the waveform through its CNN; w2v-BERT (`wav2vec2-bert`) reads
+    per-utterance-normalised log-mel filterbanks, which costs far less to train on a CPU. Both give
+    one frame every 20 ms.
+    """
 
     def __init__(self, config: SpeechEncoderConfig, dim: int) -> None:
         super().__init__()
         self.config = config
         self.backbone = build_backbone(config)
-        if not hasattr(self.backbone, "_get_feat_extract_output_lengths"):
+        backbone_config = self.backbone.config
+        self.reads_fbank = backbone_config.model_type in FBANK_MODEL_TYPES
+        if not self.reads_fbank and not hasattr(self.backbone, "feature_extractor"):
             raise ConfigError(
-                f"{type(self.backbone).__name__} is not a waveform encoder of the wav2vec2 family "
-                "(wav2vec2, HuBERT, WavLM, data2vec-audio)"
+                f"{type(self.backbone).__name__} is not a speech encoder of the wav2vec2 family "
+                "(wav2vec2, HuBERT, WavLM, data2vec-audio, wav2vec2-bert)"
             )
-        config.hf_config = self.backbone.config.to_dict()
-        if config.freeze_feature_encoder:
+        config.hf_config = backbone_config.to_dict()
+        if config.freeze_feature_encoder and not self.reads_fbank:
             for parameter in self.backbone.feature_extractor.parameters():
                 parameter.requires_grad = False
-        if not getattr(self.backbone.config, "mask_time_prob", 0):
+        if not getattr(backbone_config, "mask_time_prob", 0):
             self.backbone.masked_spec_embed = None  # unused without time masking
-        hidden = self.backbone.config.hidden_size
-        self.projection = nn.Sequential(nn.Linear(hidden, dim), nn.LayerNorm(dim))
-        kernels = self.backbone.config.conv_kernel
-        strides = self.backbone.config.conv_stride
-        self.hop_samples = math.prod(strides)  # 320 for wav2vec2: 20 ms per frame
-        receptive = 1
-        for kernel, stride_so_far in zip(kernels, _cumprod([1, *strides[:-1]]), strict=True):
-            receptive += (kernel - 1) * stride_so_far
-        self.receptive_samples = receptive  # 400 for wav2vec2: 25 ms
-        self.min_samples = receptive
+        self.projection = nn.Sequential(
+            nn.Linear(backbone_config.hidden_size, dim), nn.LayerNorm(dim)
+        )
+        if self.reads_fbank:
+            self.hop_samples = FBANK_HOP * FBANK_STACK  # 320: 20 ms
+            self.receptive_samples = FBANK_WINDOW + FBANK_HOP * (FBANK_STACK - 1)  # 560
+        else:
+            strides, kernels = backbone_config.conv_stride, backbone_config.conv_kernel
+            self.hop_samples = math.prod(strides)  # 320 for wav2vec2: 20 ms per frame
+            jumps = _cumprod([1, *strides[:-1]])
+            self.receptive_samples = 1 + sum(
+                (k - 1) * j for k, j in zip(kernels, jumps, strict=True)
+            )  # 400 for wav2vec2: 25 ms
+        self.min_samples = self.receptive_samples
 
     def frame_times(self, num_frames: int) -> torch.Tensor:
         """Centre of each frame's receptive field, in seconds: (T_s,)."""
@@ -92,7 +111,11 @@ class SpeechEncoder(nn.Module):
         return (starts + self.receptive_samples / 2) / SAMPLE_RATE
 
     def num_frames(self, lengths: torch.Tensor) -> torch.Tensor:
-        """Frames the backbone produces for waveforms of `lengths` samples: (B,) long."""
+        """Frames the encoder produces for waveforms of `lengths` samples: (B,) long."""
+        if self.reads_fbank:
+            return torch.div(
+                1 + (lengths - FBANK_WINDOW) // FBANK_HOP, FBANK_STACK, rounding_mode="floor"
+            ).long()
         return self.backbone._get_feat_extract_output_lengths(lengths).long()
 
     def forward(
@@ -104,17 +127,46 @@ class SpeechEncoder(nn.Module):
                 f"speech needs at least {self.min_samples} samples "
                 f"({self.min_samples / SAMPLE_RATE * 1000:.0f} ms)"
             )
-        if self.config.normalize_waveform:
-            speech = _normalise(speech, speech_mask)
-        hidden = self.backbone(
-            input_values=speech, attention_mask=speech_mask.long()
-        ).last_hidden_state  # (B, T_s, D_s)
         frames_per_example = self.num_frames(lengths)  # (B,)
-        frame_mask = (
-            torch.arange(hidden.shape[1], device=hidden.device)[None, :]
-            < (frames_per_example[:, None])
-        )  # (B, T_s)
+        if self.reads_fbank:
+            features = fbank_features(speech, lengths, self.config.normalize_input)
+            frame_mask = _length_mask(frames_per_example, features.shape[1])  # (B, T_s)
+            hidden = self.backbone(
+                input_features=features, attention_mask=frame_mask.long()
+            ).last_hidden_state  # (B, T_s, D_s)
+        else:
+            if self.config.normalize_input:
+                speech = _normalise(speech, speech_mask)
+            hidden = self.backbone(
+                input_values=speech, attention_mask=speech_mask.long()
+            ).last_hidden_state  # (B, T_s, D_s)
+            frame_mask = _length_mask(frames_per_example, hidden.shape[1])  # (B, T_s)
         return self.projection(hidden), frame_mask  # (B, T_s, d), (B, T_s)
+
+
+def fbank_features(speech: torch.Tensor, lengths: torch.Tensor, normalise: bool) -> torch.Tensor:
+    """Kaldi log-mel filterbanks of each waveform, stacked in pairs: (B, N) → (B, T_s, 160).
+
+    Matches SeamlessM4T's feature extractor (int16 scale, 80 bins, 25/10 ms, per-utterance
+    mean and variance normalisation per bin, two frames stacked); padding frames are zero.
+    """
+    rows = []
+    for samples, length in zip(speech, lengths.tolist(), strict=True):
+        bank = torchaudio.compliance.kaldi.fbank(
+            samples[:length].float()[None] * 32768.0,
+            num_mel_bins=FBANK_BINS,
+            sample_frequency=SAMPLE_RATE,
+            dither=0.0,
+        )  # (F, 80)
+        if normalise:
+            bank = (bank - bank.mean(0)) / torch.sqrt(bank.var(0, unbiased=True) + 1e-7)
+        usable = bank.shape[0] // FBANK_STACK * FBANK_STACK
+        rows.append(bank[:usable].reshape(-1, FBANK_BINS * FBANK_STACK))  # (F/2, 160)
+    return nn.utils.rnn.pad_sequence(rows, batch_first=True).to(speech.dtype)  # (B, T_s, 160)
+
+
+def _length_mask(lengths: torch.Tensor, width: int) -> torch.Tensor:
+    return torch.arange(width, device=lengths.device)[None, :] < lengths[:, None]  # (B, width)
 
 
 class TextEncoder(nn.Module):

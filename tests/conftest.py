@@ -39,18 +39,42 @@ def require_tool(name: str) -> str:
     return path
 
 
-def tiny_config(**overrides) -> MGCMAConfig:
-    """The compact preset shrunk further, so a forward pass takes milliseconds."""
+TINY_WAV2VEC2 = dict(  # the raw-waveform front end (the paper preset's family), shrunk
+    hidden_size=32,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    intermediate_size=64,
+    conv_dim=[16] * 7,
+    conv_stride=[5, 2, 2, 2, 2, 2, 2],
+    conv_kernel=[10, 3, 3, 3, 3, 2, 2],
+    feat_extract_norm="layer",
+    do_stable_layer_norm=True,
+    num_conv_pos_embeddings=16,
+    num_conv_pos_embedding_groups=2,
+    mask_time_prob=0.05,
+    mask_time_length=2,
+    vocab_size=32,
+)
+
+
+def tiny_config(front_end: str = "fbank", **overrides) -> MGCMAConfig:
+    """The compact preset shrunk further, so a forward pass takes milliseconds.
+
+    front_end "fbank" keeps the compact preset's w2v-BERT encoder; "waveform" swaps in a wav2vec2
+    encoder that reads raw samples.
+    """
     config = MGCMAConfig.preset("compact")
-    config.speech.overrides.update(
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        conv_dim=[16] * 7,
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2,
-    )
+    if front_end == "waveform":
+        config.speech.model_type = "wav2vec2"
+        config.speech.overrides = dict(TINY_WAV2VEC2)
+    else:
+        config.speech.overrides.update(
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+            conv_depthwise_kernel_size=5,
+        )
     config.text.overrides.update(
         hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64
     )

@@ -34,7 +34,10 @@ def test_attention_rows_sum_to_one_and_padded_keys_get_zero(tiny_model):
     assert (speech_to_text * padded_tokens[:, None, None, :]).abs().max() == 0
 
 
-def test_padded_batch_equals_each_example_alone(tiny_model):
+@pytest.mark.parametrize("front_end", ["fbank", "waveform"])
+def test_padded_batch_equals_each_example_alone(tokenizer, front_end):
+    torch.manual_seed(0)
+    tiny_model = MGCMA(tiny_config(front_end), tokenizer).eval()
     batch = _batch(tiny_model)
     with torch.no_grad():
         together = tiny_model(**batch, return_attention=True)
@@ -97,9 +100,10 @@ def test_unimodal_models_need_only_their_modality(tokenizer):
         speech_model(**speech_model.tokenize(TEXTS))
 
 
-def test_every_trainable_parameter_receives_a_gradient(tokenizer):
+@pytest.mark.parametrize("front_end", ["fbank", "waveform"])
+def test_every_trainable_parameter_receives_a_gradient(tokenizer, front_end):
     torch.manual_seed(0)
-    config = tiny_config()
+    config = tiny_config(front_end)
     model = MGCMA(config, tokenizer).train()
     batch = _batch(model, lengths=(16000, 12000, 9000))
     terms = MGCMALoss(config)(model(**batch), torch.tensor([0, 1, 2]))
@@ -113,7 +117,7 @@ def test_every_trainable_parameter_receives_a_gradient(tokenizer):
 
 
 def test_frozen_feature_encoder_stays_frozen(tokenizer):
-    config = tiny_config(**{"speech.freeze_feature_encoder": True})
+    config = tiny_config("waveform", **{"speech.freeze_feature_encoder": True})
     model = MGCMA(config, tokenizer)
     frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
     assert frozen and all(".feature_extractor." in n for n in frozen)
