@@ -56,6 +56,8 @@ class Analysis:
     speech_embedding: np.ndarray | None = None  # (k,) instance level, L2-normalised
     text_embedding: np.ndarray | None = None  # (k,)
     instance_similarity: float | None = None  # cosine of the two instance embeddings
+    speech_pooled: np.ndarray | None = None  # (d,) utterance vector before any alignment head
+    text_pooled: np.ndarray | None = None  # (d,)
     notes: list[str] = field(default_factory=list)  # plain-language notices for the user
     neighbours: list[dict] | None = None  # filled by a reference bank
     map_position: dict | None = None  # {"speech": [x, y], "text": …, "fused": …}
@@ -198,6 +200,10 @@ class Analyzer:
             _fill_words(analysis, output, encoded, row, num_frames, self.model.tokenizer, item)
         if output.speech_mu is not None:
             _fill_distribution(analysis, output, row, config.alignment)
+        if output.speech_pooled is not None:
+            analysis.speech_pooled = _numpy(output.speech_pooled[row])
+        if output.text_pooled is not None:
+            analysis.text_pooled = _numpy(output.text_pooled[row])
         if output.speech_embedding is not None:
             analysis.speech_embedding = _numpy(output.speech_embedding[row])
             analysis.text_embedding = _numpy(output.text_embedding[row])

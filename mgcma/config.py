@@ -204,7 +204,8 @@ class MGCMAConfig:
                 if not isinstance(node.get(part), dict):
                     raise ConfigError(f"unknown config key {key!r}")
                 node = node[part]
-            if parts[-1] not in node:
+            # an encoder's `overrides` are transformers kwargs: any key may be added there
+            if parts[-1] not in node and (len(parts) < 2 or parts[-2] != "overrides"):
                 raise ConfigError(f"unknown config key {key!r}")
             node[parts[-1]] = value
         return MGCMAConfig.from_dict(data)

@@ -120,14 +120,16 @@ class MGCMA(nn.Module):
             _require(speech, speech_mask, "speech", "speech_mask")
             frames, frame_mask = self.speech_encoder(speech, speech_mask)  # (B, T_s, d)
             speech_states = self.speech_self_attention(frames, frame_mask)  # (B, T_s, d)
-            out.update(speech_mask=frame_mask, speech_states=speech_states)
             speech_pooled = masked_mean(speech_states, frame_mask)  # (B, d)
+            out.update(
+                speech_mask=frame_mask, speech_states=speech_states, speech_pooled=speech_pooled
+            )
         if self.text_encoder is not None:
             _require(input_ids, text_mask, "input_ids", "text_mask")
             tokens = self.text_encoder(input_ids, text_mask)  # (B, T_t, d)
             text_states = self.text_self_attention(tokens, text_mask)  # (B, T_t, d)
-            out.update(text_mask=text_mask, text_states=text_states)
             text_pooled = masked_mean(text_states, text_mask)  # (B, d)
+            out.update(text_mask=text_mask, text_states=text_states, text_pooled=text_pooled)
 
         if self.distribution is not None:
             out.update(self.distribution(speech_pooled, text_pooled))

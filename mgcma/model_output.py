@@ -21,6 +21,8 @@ class MGCMAOutput:
     text_mask: torch.Tensor | None = None  # (B, T_t) True on real tokens
     speech_states: torch.Tensor | None = None  # (B, T_s, d) after intra-modal self-attention
     text_states: torch.Tensor | None = None  # (B, T_t, d)
+    speech_pooled: torch.Tensor | None = None  # (B, d) masked mean of speech_states
+    text_pooled: torch.Tensor | None = None  # (B, d) masked mean of text_states
     speech_logits: torch.Tensor | None = None  # (B, C) auxiliary speech-only head
     text_logits: torch.Tensor | None = None  # (B, C) auxiliary text-only head
     speech_mu: torch.Tensor | None = None  # (B, g)

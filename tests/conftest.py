@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -17,6 +23,7 @@ from mgcma.config import MGCMAConfig  # noqa: E402
 from mgcma.model import MGCMA  # noqa: E402
 from mgcma.tokenizer import train_tokenizer  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
 SENTENCES = [
     "i am so happy to see you today",
     "this is terrible and i am furious",
@@ -87,6 +94,17 @@ def tiny_config(front_end: str = "fbank", **overrides) -> MGCMAConfig:
 
 
 @pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory):
+    """A real espeak-ng corpus of 16 utterances (4 per emotion) over the 5 voice groups."""
+    require_tool("espeak-ng")
+    from train.synth import generate_corpus
+
+    return generate_corpus(
+        tmp_path_factory.mktemp("corpus"), per_class=4, seed=3, workers=1, progress=False
+    )
+
+
+@pytest.fixture(scope="session")
 def tokenizer():
     return train_tokenizer(SENTENCES * 3, vocab_size=300)
 
@@ -95,3 +113,78 @@ def tokenizer():
 def tiny_model(tokenizer) -> MGCMA:
     torch.manual_seed(0)
     return MGCMA(tiny_config(), tokenizer).eval()
+
+
+# -- the app, served for real ---------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_assets(tmp_path_factory, tiny_corpus, tokenizer):
+    """A tiny checkpoint (and its no-instance ablation), examples and a bank, like assets/."""
+    from mgcma.model import MGCMA
+    from train.bank import build_bank
+    from train.examples import write_examples
+
+    root = tmp_path_factory.mktemp("assets")
+    torch.manual_seed(0)
+    checkpoint = MGCMA(tiny_config(), tokenizer).save_pretrained(root / "checkpoints" / "compact")
+    MGCMA(tiny_config().ablation("no_instance"), tokenizer).save_pretrained(
+        root / "checkpoints" / "no_instance"
+    )
+    write_examples(tiny_corpus, root / "examples", ["g1", "g2", "g3", "g4", "g5"], 10.0)
+    build_bank(checkpoint, tiny_corpus, progress=False).save(root / "bank")
+    return root
+
+
+def start_app(assets: Path, port: int, **env) -> subprocess.Popen:
+    environment = {
+        **os.environ,
+        "MGCMA_BANK": str(assets / "bank"),
+        "MGCMA_EXAMPLES": str(assets / "examples"),
+        "MGCMA_WHISPER": "tiny",
+        "MGCMA_OFFLINE": "1",
+        "HF_HUB_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        **env,
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "demo" / "app.py"),
+            "--checkpoint",
+            str(assets / "checkpoints" / "compact"),
+            "--port",
+            str(port),
+        ],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the app exited early:\n{process.stdout.read()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                if response.status == 200:
+                    return process
+        except OSError:
+            time.sleep(0.5)
+    process.kill()
+    raise RuntimeError("the app did not serve its page within 120 s")
+
+
+@pytest.fixture(scope="session")
+def app_url(app_assets):
+    port = free_port()
+    process = start_app(app_assets, port)
+    yield f"http://127.0.0.1:{port}/"
+    process.terminate()
+    process.wait(timeout=30)

@@ -1,0 +1,157 @@
+"""The training entry points on a tiny real espeak-ng corpus: fit, resume, 2 processes, CV."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from mgcma.checkpoint import load_model
+from train.cv import cross_validate
+from train.fit import fit
+from train.settings import load_experiment
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_MODEL = {  # the compact preset shrunk so a step takes milliseconds
+    "speech.overrides.hidden_size": 32,
+    "speech.overrides.num_hidden_layers": 1,
+    "speech.overrides.num_attention_heads": 2,
+    "speech.overrides.intermediate_size": 64,
+    "text.overrides.hidden_size": 32,
+    "text.overrides.num_hidden_layers": 1,
+    "text.overrides.num_attention_heads": 2,
+    "text.overrides.intermediate_size": 64,
+    "alignment.dim": 32,
+    "alignment.heads": 2,
+    "classifier.hidden": 32,
+}
+
+
+def _experiment_file(directory: Path, manifest: Path, **optim) -> Path:
+    document = {
+        "preset": "compact",
+        "model": {},
+        "data": {
+            "manifest": str(manifest),
+            "test_group": "g1",
+            "val_fraction": 0.2,
+            "vocab_size": 200,
+        },
+        "optim": {"epochs": 2, "batch_size": 4, "num_workers": 0, "seed": 7, **optim},
+    }
+    path = directory / "tiny.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def _load(path: Path, *overrides: str):
+    flat = [f"--model.{k}={v}" for k, v in TINY_MODEL.items()]
+    return load_experiment(path, [*flat, *overrides])
+
+
+def test_dotted_model_overrides_reach_nested_dicts():
+    # "speech.overrides.hidden_size" sets one key of the overrides dict
+    from mgcma.config import MGCMAConfig
+
+    config = MGCMAConfig.preset("compact").override({"speech.overrides.hidden_size": 32})
+    assert config.speech.overrides["hidden_size"] == 32
+    assert config.speech.overrides["num_hidden_layers"] == 3  # the rest is kept
+
+
+def test_fit_writes_a_loadable_checkpoint_and_the_resolved_config(tiny_corpus, tmp_path):
+    experiment = _load(_experiment_file(tmp_path, tiny_corpus))
+    result = fit(experiment, tmp_path / "run", progress=False)
+    run = tmp_path / "run"
+    model = load_model(run / "best")
+    assert model.config.alignment.dim == 32
+    assert model.tokenizer("sad")["input_ids"][0] == model.tokenizer.cls_token_id
+    saved = yaml.safe_load((run / "experiment.yaml").read_text())
+    assert saved["model"]["alignment.dim"] == 32 and saved["optim"]["seed"] == 7
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+    splits = json.loads((run / "splits.json").read_text())
+    assert splits["test"]["groups"] == ["g1"] and "g1" not in splits["validation"]["groups"]
+    assert "g1" not in splits["train"]["groups"]
+    assert result["test"]["count"] == splits["test"]["count"]
+    assert 0.0 <= result["test"]["ua"] <= 1.0
+    assert len(result["predictions"]) == splits["test"]["count"]
+
+
+def test_resume_continues_from_the_saved_step_and_matches_an_uninterrupted_run(
+    tiny_corpus, tmp_path
+):
+    path = _experiment_file(tmp_path, tiny_corpus)
+    fit(_load(path), tmp_path / "straight", progress=False)
+
+    fit(_load(path, "--optim.epochs=1"), tmp_path / "resumed", progress=False)
+    first = json.loads((tmp_path / "resumed" / "last" / "progress.json").read_text())
+    assert first["epoch"] == 1 and first["step"] > 0
+    fit(_load(path), tmp_path / "resumed", resume=True, progress=False)
+    second = json.loads((tmp_path / "resumed" / "last" / "progress.json").read_text())
+    assert second["step"] == 2 * first["step"] and second["epoch"] == 2
+    epochs = [
+        json.loads(x)["epoch"]
+        for x in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert epochs == [1, 2]  # the first epoch was not trained again
+
+    straight = load_file(tmp_path / "straight" / "last" / "model" / "model.safetensors")
+    resumed = load_file(tmp_path / "resumed" / "last" / "model" / "model.safetensors")
+    assert straight.keys() == resumed.keys()
+    for name in straight:
+        assert torch.allclose(straight[name], resumed[name], atol=1e-5), name
+
+
+def test_two_process_cpu_run_completes_and_writes_one_checkpoint(tiny_corpus, tmp_path):
+    path = _experiment_file(tmp_path, tiny_corpus, epochs=1)
+    overrides = [f"--model.{k}={v}" for k, v in TINY_MODEL.items()]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_port=29531",
+        "-m",
+        "train",
+        "fit",
+        str(path),
+        "--out",
+        str(tmp_path / "ddp"),
+        "--quiet",
+        *overrides,
+    ]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = tmp_path / "ddp"
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1  # rank 0 alone logs
+    checkpoints = sorted(p.relative_to(run).as_posix() for p in run.rglob("model.safetensors"))
+    assert checkpoints == ["best/model.safetensors", "last/model/model.safetensors"]
+    assert not list(run.glob(".*tmp*"))
+    load_model(run / "best")
+
+
+def test_cv_writes_reports_with_one_fold_per_group(tiny_corpus, tmp_path):
+    path = _experiment_file(tmp_path, tiny_corpus, epochs=1)
+    report = cross_validate(_load(path), tmp_path / "cv", folds=["g1", "g2", "g3"], progress=False)
+    assert [f["group"] for f in report["folds"]] == ["g1", "g2", "g3"]
+    for fold in report["folds"]:
+        assert sum(map(sum, fold["confusion"])) == fold["count"]
+    assert report["summary"]["ua"]["mean"] == pytest.approx(
+        sum(f["ua"] for f in report["folds"]) / 3
+    )
+    markdown = (tmp_path / "cv" / "report.md").read_text()
+    assert "| g2 |" in markdown and "mean ± std" in markdown
+    assert json.loads((tmp_path / "cv" / "report.json").read_text())["variant"] == "full"
+    assert "plotly" in (tmp_path / "cv" / "report.html").read_text()[:100_000].lower()
+    for group in ("g1", "g2", "g3"):
+        splits = json.loads((tmp_path / "cv" / f"fold-{group}" / "splits.json").read_text())
+        assert splits["test"]["groups"] == [group]
+        assert group not in splits["train"]["groups"] + splits["validation"]["groups"]
