@@ -1,0 +1,178 @@
+"""MGCMA Explorer: record → Whisper → MGCMA → the three alignment granularities.
+
+    python demo/app.py [--checkpoint PATH_OR_HUB_ID] [--whisper NAME_OR_PATH] [--host H]
+                       [--port P] [--share]
+
+Environment variables give the same settings (a Hugging Face Space sets GRADIO_SERVER_NAME and
+GRADIO_SERVER_PORT): MGCMA_CHECKPOINT, MGCMA_WHISPER, MGCMA_BANK, MGCMA_EXAMPLES. Layout first,
+then wiring; the work lives in demo/service.py and the figures in demo/plots.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no outbound calls
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `demo` and `mgcma` from a checkout
+
+import gradio as gr  # noqa: E402
+
+from demo import texts  # noqa: E402
+from demo.callbacks import Callbacks  # noqa: E402
+from demo.service import WHISPER_CHOICES, Explorer, Settings  # noqa: E402
+
+MAX_UPLOAD = "20mb"  # a 30-s WAV at 48 kHz stereo is 11 MB
+QUEUE_SIZE = 32  # waiting requests beyond this are told the app is busy
+CONCURRENCY = 2  # analyses at once: one per CPU core
+
+
+def build(explorer: Explorer) -> gr.Blocks:
+    """The Blocks app around one loaded Explorer."""
+    calls = Callbacks(explorer)
+    heads = ["mean"] + [str(h + 1) for h in range(explorer.model.config.alignment.heads)]
+    with gr.Blocks(title="MGCMA Explorer", delete_cache=(1800, 3600)) as demo:
+        gr.Markdown(texts.HEADER)
+        with gr.Tab("Analyze", id="analyze"):
+            with gr.Row():
+                with gr.Column(scale=2):
+                    audio = gr.Audio(
+                        sources=["microphone", "upload"],
+                        type="filepath",
+                        label="Speech (record or upload, up to 30 s)",
+                    )
+                    with gr.Row():
+                        whisper = gr.Dropdown(
+                            list(dict.fromkeys([explorer.settings.whisper, *WHISPER_CHOICES])),
+                            value=explorer.settings.whisper,
+                            label="Whisper model",
+                            allow_custom_value=True,
+                            scale=2,
+                        )
+                        transcribe = gr.Button("Transcribe", scale=1)
+                    transcript = gr.Textbox(
+                        label="Transcript — edit the words and analyse again "
+                        "to see what the words contribute",
+                        lines=2,
+                    )
+                    analyze = gr.Button("Analyze", variant="primary", elem_id="analyze-button")
+                    message = gr.Markdown(elem_id="message")
+                with gr.Column(scale=3):
+                    prediction = gr.Plot(label="Prediction", elem_id="prediction-plot")
+            if explorer.examples:
+                gr.Examples(
+                    [[e.audio, e.text] for e in explorer.examples],
+                    [audio, transcript],
+                    example_labels=[e.name for e in explorer.examples],
+                    label="Examples (with their transcripts: no Whisper needed)",
+                )
+            gr.Markdown(texts.TOKEN_HELP)
+            with gr.Row():
+                direction = gr.Radio(
+                    ["text→speech", "speech→text"], value="text→speech", label="Direction"
+                )
+                head = gr.Dropdown(heads, value="mean", label="Attention head")
+            token = gr.Plot(label="Token level", elem_id="token-plot")
+            gr.Markdown(texts.INSTANCE_HELP)
+            with gr.Row():
+                instance = gr.Plot(label="Instance level", elem_id="instance-plot", scale=3)
+                neighbours = gr.Dataframe(
+                    label="Nearest utterances in the bank",
+                    scale=2,
+                    headers=["transcript", "emotion", "distance", "speaker"],
+                )
+            gr.Markdown(texts.DISTRIBUTION_HELP)
+            distribution = gr.Plot(label="Distribution level", elem_id="distribution-plot")
+            with gr.Row():
+                analysis_json = gr.File(label="Analysis (JSON)")
+                figures_button = gr.Button("Prepare the figures as HTML")
+                figures_file = gr.File(label="Figures (HTML)")
+            state = gr.State()
+        with gr.Tab("Walkthrough", id="walkthrough"):
+            walk = calls.build_walkthrough()
+        with gr.Tab("Compare", id="compare"):
+            gr.Markdown(texts.COMPARE_HELP)
+            compare_button = gr.Button("Compare the Analyze tab's input across checkpoints")
+            compare_plot = gr.Plot(label="Probabilities per checkpoint")
+            compare_table = gr.Dataframe(label="Per checkpoint")
+            gr.Markdown(texts.cv_table())
+        with gr.Tab("About", id="about"):
+            gr.Markdown(texts.model_card())
+        # hidden components behind the documented API endpoint
+        api_audio = gr.Audio(type="filepath", visible=False)
+        api_text = gr.Textbox(visible=False)
+        api_out = gr.JSON(visible=False)
+
+        # -- wiring ---------------------------------------------------------------------------
+        analysis_outputs = [
+            prediction,
+            token,
+            instance,
+            neighbours,
+            distribution,
+            message,
+            analysis_json,
+            state,
+            transcript,
+        ]
+        analyze.click(
+            calls.analyze,
+            [audio, transcript, whisper, head, direction],
+            analysis_outputs,
+            api_visibility="undocumented",
+            api_name="analyze_ui",
+        )
+        transcribe.click(
+            calls.transcribe, [audio, whisper], [transcript, message, state], api_name="transcribe"
+        )
+        for control in (head, direction):
+            control.change(
+                calls.redraw_tokens, [state, head, direction], token, api_visibility="private"
+            )
+        figures_button.click(calls.figures_html, [state], figures_file, api_visibility="private")
+        compare_button.click(
+            calls.compare,
+            [audio, transcript],
+            [compare_plot, compare_table],
+            api_visibility="undocumented",
+        )
+        api_text.submit(calls.api_analyze, [api_audio, api_text], api_out, api_name="analyze")
+        walk.wire(demo)
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
+    return demo
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="MGCMA Explorer (Gradio app)")
+    parser.add_argument("--checkpoint", default=None, help="checkpoint directory or Hub id")
+    parser.add_argument("--whisper", default=None, help="tiny, base, small or a local .pt path")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
+    )
+    parser.add_argument(
+        "--share", action="store_true", default=os.environ.get("MGCMA_SHARE", "") == "1"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    explorer = Explorer(Settings.from_env(checkpoint=args.checkpoint, whisper=args.whisper))
+    demo = build(explorer)
+    demo.launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share,
+        max_file_size=MAX_UPLOAD,
+        theme=gr.themes.Soft(),
+        css=texts.CSS,
+        footer_links=["api"],
+        ssr_mode=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Plain callbacks behind the app's events: inputs in, figures and messages out.
+
+Every callback turns a `UserFacingError` into `gr.Error` (a visible message, never a traceback);
+anything unexpected is logged with its traceback on the server and reported briefly, and the
+server keeps serving.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import logging
+
+import gradio as gr
+
+from demo import plots
+from demo.service import Explorer, UserFacingError, write_html, write_json
+from demo.walkthrough import Walkthrough
+
+log = logging.getLogger("mgcma.app")
+
+
+def user_errors(function):
+    """Show UserFacingError as it is; anything else as a short message (traceback in the log)."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except gr.Error:
+            raise
+        except UserFacingError as error:
+            raise gr.Error(str(error), print_exception=False) from error
+        except Exception as error:  # noqa: BLE001 - the server must stay up
+            log.exception("unexpected failure in %s", function.__name__)
+            raise gr.Error(
+                f"Something went wrong with this input ({type(error).__name__}); the app is still "
+                "running — try another clip or transcript.",
+                print_exception=False,
+            ) from error
+
+    return wrapper
+
+
+def _head(value) -> int | None:
+    return None if value in (None, "", "mean") else int(value) - 1
+
+
+def _notes(analysis) -> str:
+    lines = [f"**Prediction: {analysis.label}** ({100 * analysis.probs[analysis.label]:.0f} %)"]
+    lines += [f"- {html.escape(note)}" for note in analysis.notes]
+    return "\n".join(lines)
+
+
+def _neighbour_rows(analysis) -> list[list]:
+    return [
+        [n["text"], n["label"], n["distance"], n["speaker"]] for n in (analysis.neighbours or [])
+    ]
+
+
+class Callbacks:
+    def __init__(self, explorer: Explorer) -> None:
+        self.explorer = explorer
+
+    def build_walkthrough(self) -> Walkthrough:
+        return Walkthrough(self.explorer)
+
+    @user_errors
+    def analyze(self, audio, transcript, whisper, head, direction):
+        explorer = self.explorer
+        analysis, clip = explorer.analyze(audio, transcript, whisper=whisper)
+        prediction, token, instance, distribution = explorer.figures(
+            analysis, clip, _head(head), direction
+        )
+        json_path = write_json(analysis)
+        state = {"analysis": analysis, "clip": clip}
+        return (
+            prediction,
+            token,
+            instance,
+            _neighbour_rows(analysis),
+            distribution,
+            _notes(analysis),
+            json_path,
+            state,
+            analysis.transcript,
+        )
+
+    @user_errors
+    def transcribe(self, audio, whisper):
+        clip = self.explorer.read_audio(audio)
+        text, words, status = self.explorer.transcribe(clip, whisper)
+        return text, html.escape(status), {"words": words}
+
+    @user_errors
+    def redraw_tokens(self, state, head, direction):
+        if not state or "analysis" not in state:
+            return None
+        return self.explorer.token_figure(state["analysis"], state["clip"], _head(head), direction)
+
+    @user_errors
+    def figures_html(self, state):
+        if not state or "analysis" not in state:
+            raise UserFacingError("Analyse a clip first.")
+        analysis, clip = state["analysis"], state["clip"]
+        return write_html(self.explorer.figures(analysis, clip))
+
+    @user_errors
+    def compare(self, audio, transcript):
+        rows = self.explorer.compare(audio, transcript)
+        figure = plots.variant_bars(rows)
+        table = [
+            [r["variant"], r["label"], *(round(r[e], 3) for e in self.explorer.model.emotions)]
+            for r in rows
+        ]
+        return figure, gr.Dataframe(
+            value=table, headers=["checkpoint", "prediction", *self.explorer.model.emotions]
+        )
+
+    @user_errors
+    def api_analyze(self, audio, transcript):
+        """API: (audio file, transcript; empty means Whisper) → the analysis as JSON."""
+        analysis, _ = self.explorer.analyze(audio, transcript)
+        return analysis.to_dict()

@@ -1,0 +1,293 @@
+"""What the app does, without the layout: load once, analyse, turn results into figures.
+
+`Explorer` holds the model, the reference bank, the ablation checkpoints, the example clips and
+the Whisper transcriber, all loaded once and shared by every request. Every user-facing failure
+becomes a `UserFacingError` whose message the app shows as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from demo import plots
+from mgcma.analysis import Analysis, AnalysisError, Analyzer
+from mgcma.asr import Transcriber, TranscriberError
+from mgcma.audio import Audio, AudioError, load_audio
+from mgcma.bank import BankError, ReferenceBank
+from mgcma.checkpoint import CheckpointError, load_model
+from mgcma.config import VARIANTS
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSETS = ROOT / "assets"
+MAX_TRANSCRIPT_CHARS = 2_000  # longer text is cut (the text encoder reads ≤ 64 sub-words anyway)
+WHISPER_CHOICES = ("tiny", "base", "small")
+
+
+class UserFacingError(ValueError):
+    """A problem with the input or the setup, phrased for the person using the app."""
+
+
+@dataclass
+class Settings:
+    checkpoint: str = str(ASSETS / "checkpoints" / "compact")
+    bank: str = str(ASSETS / "bank")
+    examples: str = str(ASSETS / "examples")
+    whisper: str = "base"
+
+    @classmethod
+    def from_env(cls, **given) -> Settings:
+        settings = cls(
+            checkpoint=os.environ.get("MGCMA_CHECKPOINT", cls.checkpoint),
+            bank=os.environ.get("MGCMA_BANK", cls.bank),
+            examples=os.environ.get("MGCMA_EXAMPLES", cls.examples),
+            whisper=os.environ.get("MGCMA_WHISPER", cls.whisper),
+        )
+        for name, value in given.items():
+            if value is not None:
+                setattr(settings, name, value)
+        return settings
+
+
+@dataclass
+class Example:
+    name: str
+    audio: str
+    text: str
+    label: str
+    cue: str = ""
+    words: list = field(default_factory=list)
+    note: str = ""
+
+
+def load_examples(directory: str | Path) -> list[Example]:
+    """Examples listed in `examples.jsonl` beside their clips (missing folder: none)."""
+    index = Path(directory) / "examples.jsonl"
+    if not index.is_file():
+        return []
+    examples = []
+    for line in index.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            row["audio"] = str(Path(directory) / row["audio"])
+            examples.append(
+                Example(**{k: row[k] for k in Example.__dataclass_fields__ if k in row})
+            )
+    return examples
+
+
+class Explorer:
+    """The loaded models and data behind the app."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        try:
+            self.model = load_model(settings.checkpoint)
+        except CheckpointError as error:
+            raise SystemExit(
+                f"cannot start: {error}\nTrain one with `python -m train fit "
+                "train/configs/compact.yaml` and pass --checkpoint runs/compact/best"
+            ) from error
+        self.bank = _load_bank(settings.bank, self.model)
+        self.analyzer = Analyzer(self.model, self.bank)
+        self.examples = load_examples(settings.examples)
+        self._ablations: dict[str, Analyzer | None] = {}
+        self._transcribers: dict[str, Transcriber] = {}
+        self._lock = threading.Lock()
+        self.analyzer.analyze(np.zeros(16000, dtype=np.float32) + 1e-3, 16000, "warm up")
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    def read_audio(self, audio) -> Audio:
+        """A file path (upload, recording or API) or Gradio's (rate, array) → 16-kHz audio."""
+        if audio is None or (isinstance(audio, str) and not audio):
+            raise UserFacingError("No audio: record or upload a clip first.")
+        try:
+            return load_audio(audio if not isinstance(audio, list) else tuple(audio))
+        except AudioError as error:
+            raise UserFacingError(f"The audio could not be used: {error}") from error
+
+    def transcribe(self, audio: Audio, whisper: str | None = None) -> tuple[str, list, str]:
+        """(text, word timings, status message) from Whisper."""
+        name = whisper or self.settings.whisper
+        with self._lock:
+            transcriber = self._transcribers.setdefault(name, Transcriber(name))
+        try:
+            transcript = transcriber.transcribe(audio.samples)
+        except TranscriberError as error:
+            raise UserFacingError(
+                f"Whisper is not available ({error}). Type the transcript instead."
+            ) from error
+        words = [{"word": w.word, "start": w.start, "end": w.end} for w in transcript.words]
+        status = transcript.note or f"Transcribed with Whisper {transcriber.name}."
+        return transcript.text, words, status
+
+    # -- analysis -----------------------------------------------------------------------------
+
+    def analyze(self, audio, text: str, words=None, whisper: str | None = None) -> tuple:
+        """(Analysis, Audio, notes); an empty transcript asks Whisper first."""
+        clip = self.read_audio(audio)
+        notes = [clip.notice] if clip.notice else []
+        text = (text or "").strip()
+        if len(text) > MAX_TRANSCRIPT_CHARS:
+            text = text[:MAX_TRANSCRIPT_CHARS]
+            notes.append(f"The transcript was cut to its first {MAX_TRANSCRIPT_CHARS} characters.")
+        if not text and self.model.config.uses_text:
+            text, words, status = self.transcribe(clip, whisper)
+            notes.append(status)
+            if not text:
+                raise UserFacingError(f"{status} Type the transcript to analyse this clip.")
+        try:
+            analysis = self.analyzer.analyze(clip, text=text, words=words)
+        except (AnalysisError, AudioError, ValueError) as error:
+            raise UserFacingError(str(error)) from error
+        analysis.notes = notes + analysis.notes
+        return analysis, clip
+
+    def ablation(self, variant: str) -> Analyzer | None:
+        """The analyzer of `assets/checkpoints/<variant>` (None when it is not shipped)."""
+        with self._lock:
+            if variant not in self._ablations:
+                directory = Path(self.settings.checkpoint).parent / variant
+                try:
+                    self._ablations[variant] = Analyzer(load_model(directory))
+                except CheckpointError:
+                    self._ablations[variant] = None
+            return self._ablations[variant]
+
+    def compare(self, audio, text: str) -> list[dict]:
+        """Probabilities of the same input under every available variant."""
+        clip = self.read_audio(audio)
+        rows = []
+        for variant in VARIANTS:
+            analyzer = self.analyzer if variant == "full" else self.ablation(variant)
+            if analyzer is None:
+                continue
+            analysis = analyzer.analyze(clip, text=text or "")
+            rows.append({"variant": variant, "label": analysis.label, **analysis.probs})
+        return rows
+
+    # -- figures ------------------------------------------------------------------------------
+
+    def figures(self, analysis: Analysis, clip: Audio, head=None, direction="text→speech"):
+        """(prediction, token, instance, distribution) plotly figures; None where not drawn."""
+        prediction = plots.prediction_bars(
+            analysis.probs, analysis.speech_probs, analysis.text_probs
+        )
+        return (
+            prediction,
+            self.token_figure(analysis, clip, head, direction),
+            (self.instance_figure(analysis)),
+            self.distribution_figure(analysis),
+        )
+
+    def token_figure(
+        self, analysis: Analysis, clip: Audio | None, head=None, direction="text→speech"
+    ):
+        attention = (
+            analysis.attention_text_to_speech
+            if direction.startswith("text")
+            else analysis.attention_speech_to_text
+        )
+        if attention is None:
+            return None
+        spectrogram = plots.spectrogram(clip.samples) if clip is not None else None
+        return plots.token_heatmap(
+            analysis.words,
+            analysis.frame_times,
+            attention,
+            direction=direction,
+            head=head,
+            spectrogram=spectrogram,
+            word_times=analysis.word_times,
+        )
+
+    def instance_figure(self, analysis: Analysis):
+        if self.bank is None or not analysis.map_position:
+            return None
+        xy = np.concatenate([self.bank.arrays["speech_xy"], self.bank.arrays["text_xy"]])
+        labels = self.bank.meta["labels"] * 2
+        texts = [f"speech · {t}" for t in self.bank.meta["texts"]] + [
+            f"text · {t}" for t in self.bank.meta["texts"]
+        ]
+        points = {k: v for k, v in analysis.map_position.items() if k in ("speech", "text")}
+        neighbours = (
+            self.bank.nearest(analysis.speech_embedding, "speech", 5)
+            if (analysis.speech_embedding is not None)
+            else None
+        )
+        return plots.instance_map(
+            xy,
+            labels,
+            points,
+            neighbours,
+            bank_text=texts,
+            title="Instance level: this utterance on the bank's map",
+        )
+
+    def distribution_figure(self, analysis: Analysis):
+        if analysis.speech_mu is None:
+            return None
+        axes = center = bank_points = labels = None
+        if self.bank is not None:
+            axes, center = self.bank.arrays["pca_axes"], self.bank.arrays["pca_center"]
+            bank_points = self.bank.projected_means()["speech"]
+            labels = self.bank.meta["labels"]
+        else:  # no bank: the first two Gaussian dimensions
+            g = analysis.speech_mu.shape[0]
+            axes, center = np.eye(2, g, dtype=np.float32), np.zeros(g, dtype=np.float32)
+        return plots.distribution_view(
+            analysis.speech_mu,
+            analysis.speech_sigma,
+            analysis.text_mu,
+            analysis.text_sigma,
+            axes=axes,
+            center=center,
+            w2=analysis.w2_distance,
+            similarity=analysis.similarity,
+            overlap=analysis.overlap,
+            percentiles=analysis.percentiles,
+            bank_points=bank_points,
+            bank_labels=labels,
+        )
+
+
+def _load_bank(directory: str, model) -> ReferenceBank | None:
+    if not directory or not Path(directory).exists():
+        return None
+    try:
+        bank = ReferenceBank.load(directory)
+    except BankError:
+        return None
+    return bank if bank.arrays["fused"].shape[1] == model.config.classifier.hidden else None
+
+
+def write_json(analysis: Analysis) -> str:
+    """The analysis as a JSON file (Gradio copies it to its cache and serves it)."""
+    folder = Path(tempfile.mkdtemp(prefix="mgcma-"))
+    path = folder / "analysis.json"
+    path.write_text(json.dumps(analysis.to_dict(), indent=1))
+    return str(path)
+
+
+def write_html(figures) -> str:
+    """The figures as one offline HTML page (plotly.js inlined once)."""
+    import plotly.io as pio
+
+    drawn = [f for f in figures if f is not None]
+    parts = [
+        pio.to_html(f, include_plotlyjs=(i == 0), full_html=False) for i, f in enumerate(drawn)
+    ]
+    folder = Path(tempfile.mkdtemp(prefix="mgcma-"))
+    path = folder / "figures.html"
+    path.write_text(
+        "<!doctype html><html><head><meta charset='utf-8'><title>MGCMA analysis"
+        "</title></head><body>" + "\n".join(parts) + "</body></html>"
+    )
+    return str(path)

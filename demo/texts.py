@@ -1,0 +1,112 @@
+"""The app's words: explanations for a classroom, the model card, the measured results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+HEADER = """# MGCMA Explorer
+Speech + text emotion recognition with **Multi-Granularity Cross-Modal Alignment** (Wang et al.,
+ICASSP 2025). Record or upload a sentence, check the transcript, press **Analyze**, and see how the
+model lines up what was *said* with *how* it was said — at three levels of detail."""
+
+TOKEN_HELP = """### Token level — which words listen to which moments
+Each row is a word; each column is a 20-ms slice of the speech. A bright cell means the word's
+text representation drew on that moment of audio (cross-attention). Boxes mark where each word
+was actually spoken, when that is known (Whisper's timings or an example's truth)."""
+
+INSTANCE_HELP = """### Instance level — whole utterances as points
+The speech and the transcript of every utterance in a reference bank are points on one map
+(UMAP); training pulls an utterance's speech point and text point together. Your clip's two
+points are the large markers; lines go to its nearest neighbours."""
+
+DISTRIBUTION_HELP = """### Distribution level — each side as a cloud, not a point
+The model describes the speech and the text each as a Gaussian (a centre and a spread). Left:
+their 1σ and 2σ ellipses on the bank's two main directions. Right: both densities along the line
+joining their centres. Training makes the two clouds of the same utterance overlap (small
+Wasserstein distance)."""
+
+COMPARE_HELP = """### Compare checkpoints trained without one granularity
+The same input through the full model and through models trained without distribution-,
+instance- or token-level alignment, and with speech or text alone."""
+
+WALKTHROUGH_INTRO = """## A walkthrough for the classroom
+Pick a prepared example, then go through the steps in order. Each figure is computed live."""
+
+STEPS = (
+    (
+        "1 · Two views of one utterance",
+        "An utterance reaches the model twice: as **sound** (the spectrogram: time left to right, "
+        "pitch bottom to top, loudness as brightness) and as **words** (the transcript). Prosody — "
+        "pitch, speed, loudness — often tells *how excited* someone is; words often tell *whether it "
+        "is good or bad*. Either can be missing, or they can disagree.",
+    ),
+    (
+        "2 · Distribution level (coarse)",
+        "Each side becomes a cloud: a Gaussian with a centre and a spread. The model is trained so "
+        "that the speech cloud and the text cloud of the **same** utterance are close in "
+        "2-Wasserstein distance, and clouds of different utterances are far apart. Overlap near 1 "
+        "means the two views agree in broad strokes.",
+    ),
+    (
+        "3 · Instance level (utterance pairs)",
+        "Each side also becomes a single point. Training (contrastive InfoNCE) makes each speech "
+        "point closest to *its own* transcript's point. The matrix shows this for a batch of "
+        "examples: a bright diagonal means every clip recognises its own words. Beside it, "
+        "the same matrix for a model trained **without** instance alignment.",
+    ),
+    (
+        "4 · Token level (fine)",
+        "Now words meet moments: each word attends over the speech frames (cross-attention), and "
+        "each speech frame over the words. Good alignment puts a word's attention inside the time "
+        "it was spoken (the boxes).",
+    ),
+    (
+        "5 · Fusion: the decision",
+        "The attended speech and text are pooled, joined and passed to a small classifier. "
+        "The bars show its answer, and what speech alone and text alone would say. When the two views "
+        "disagree, watch which one wins.",
+    ),
+)
+
+CSS = """
+#message p { margin: 0.2em 0; }
+.step-text { font-size: 1.02em; line-height: 1.5; }
+"""
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text() if path.is_file() else None
+
+
+def cv_table() -> str:
+    """The measured ablation table shipped with the checkpoints, or a plain note."""
+    table = _read(ROOT / "assets" / "checkpoints" / "ablation.md")
+    if table:
+        return "### Measured cross-validation (synthetic corpus, held-out voices)\n\n" + table
+    return (
+        "### Measured cross-validation\nNo ablation table is shipped with these checkpoints; "
+        "produce one with `python -m train ablate train/configs/compact.yaml`."
+    )
+
+
+def model_card() -> str:
+    card = _read(ROOT / "assets" / "checkpoints" / "README.md")
+    if card:
+        return card
+    return (
+        "## Model card\nThe model card ships with the checkpoints in "
+        "`assets/checkpoints/README.md`. Intended use: teaching and exploration of multimodal "
+        "emotion recognition. Not for clinical, hiring or surveillance decisions."
+    )
+
+
+def checkpoint_facts(directory: str) -> str:
+    """One line naming the loaded checkpoint's variant and preset."""
+    config = Path(directory) / "config.json"
+    if not config.is_file():
+        return ""
+    document = json.loads(config.read_text())["mgcma"]
+    return f"Checkpoint: `{directory}` ({document['variant']})"

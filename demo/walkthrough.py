@@ -1,0 +1,141 @@
+"""The classroom walkthrough: numbered steps through the granularities on prepared examples."""
+
+from __future__ import annotations
+
+import threading
+
+import gradio as gr
+import numpy as np
+
+from demo import plots, texts
+from demo.service import Example, Explorer
+
+TITLES = [title for title, _ in texts.STEPS]
+
+
+def _describe(example: Example) -> str:
+    cue = {
+        "both": "speech and words agree",
+        "prosody": "only the voice carries it",
+        "words": "only the words carry it",
+        "conflict": "voice and words disagree",
+    }
+    return f"{example.name} — {example.label}" + (
+        f" ({cue[example.cue]})" if example.cue in cue else ""
+    )
+
+
+class Walkthrough:
+    """Builds its layout where it is created; `wire(demo)` connects the events."""
+
+    def __init__(self, explorer: Explorer) -> None:
+        self.explorer = explorer
+        self.examples = {_describe(e): e for e in explorer.examples}
+        self._cache: dict[str, tuple] = {}
+        self._lock = threading.Lock()
+        first = self._first_choice()
+        gr.Markdown(texts.WALKTHROUGH_INTRO)
+        with gr.Row():
+            self.example = gr.Dropdown(list(self.examples), value=first, label="Example", scale=2)
+            self.step = gr.Radio(TITLES, value=TITLES[0], label="Step", scale=3)
+        with gr.Row():
+            with gr.Column(scale=2):
+                self.text = gr.Markdown(
+                    texts.STEPS[0][1], elem_classes="step-text", elem_id="walkthrough-text"
+                )
+                self.audio = gr.Audio(label="The clip", interactive=False)
+                self.transcript = gr.Markdown()
+                with gr.Row():
+                    self.back = gr.Button("◀ Previous step")
+                    self.forward = gr.Button("Next step ▶", variant="primary")
+            with gr.Column(scale=3):
+                self.figure = gr.Plot(label="Live figure", elem_id="walkthrough-plot")
+
+    def _first_choice(self) -> str | None:
+        # start where it is most instructive: an example whose voice and words disagree
+        for name, example in self.examples.items():
+            if example.cue == "conflict":
+                return name
+        return next(iter(self.examples), None)
+
+    def wire(self, demo: gr.Blocks) -> None:
+        outputs = [self.text, self.audio, self.transcript, self.figure]
+        for trigger in (self.example.change, self.step.change):
+            trigger(self.show, [self.example, self.step], outputs, api_visibility="private")
+        demo.load(self.show, [self.example, self.step], outputs, api_visibility="private")
+        self.back.click(
+            lambda s: TITLES[max(TITLES.index(s) - 1, 0)],
+            self.step,
+            self.step,
+            api_visibility="private",
+        )
+        self.forward.click(
+            lambda s: TITLES[min(TITLES.index(s) + 1, len(TITLES) - 1)],
+            self.step,
+            self.step,
+            api_visibility="private",
+        )
+
+    def _analysis(self, name: str):
+        with self._lock:
+            if name not in self._cache:
+                example = self.examples[name]
+                analysis, clip = self.explorer.analyze(
+                    example.audio, example.text, words=example.words
+                )
+                self._cache[name] = (analysis, clip)
+            return self._cache[name]
+
+    def show(self, name: str | None, step: str):
+        text = texts.STEPS[TITLES.index(step)][1]
+        if not name or name not in self.examples:
+            return text, None, "No prepared examples are shipped with this checkpoint.", None
+        example = self.examples[name]
+        analysis, clip = self._analysis(name)
+        transcript = f"**Transcript:** {example.text}  \n**Label:** {example.label}"
+        if example.note:
+            transcript += f"  \n{example.note}"
+        return text, example.audio, transcript, self._figure(step, analysis, clip)
+
+    def _figure(self, step: str, analysis, clip):
+        explorer = self.explorer
+        index = TITLES.index(step)
+        if index == 0:
+            db, times = plots.spectrogram(clip.samples)
+            return plots.two_views(db, times, analysis.words, analysis.word_times)
+        if index == 1:
+            return explorer.distribution_figure(analysis)
+        if index == 2:
+            return self._similarities()
+        if index == 3:
+            return explorer.token_figure(analysis, clip)
+        return plots.prediction_bars(analysis.probs, analysis.speech_probs, analysis.text_probs)
+
+    def _similarities(self):
+        """Speech × text cosine for the examples: full model beside the no-instance model."""
+        names = list(self.examples)[:12]
+        analyses = [self._analysis(n)[0] for n in names]
+        labels = [self.examples[n].label for n in names]
+        matrices = [
+            _cosine([a.speech_embedding for a in analyses], [a.text_embedding for a in analyses])
+        ]
+        titles = ["MGCMA (instance alignment on)"]
+        ablation = self.explorer.ablation("no_instance")
+        if ablation is not None:
+            items = [(self._analysis(n)[1], 16000, self.examples[n].text) for n in names]
+            other = ablation.analyze_many(items)
+            matrices.append(
+                _cosine([a.speech_pooled for a in other], [a.text_pooled for a in other])
+            )
+            titles.append("trained without instance alignment")
+        return plots.similarity_matrices(
+            matrices, labels, titles, title="Instance level: does each clip match its words?"
+        )
+
+
+def _cosine(speech: list[np.ndarray], text: list[np.ndarray]) -> np.ndarray:
+    s = np.stack(speech)
+    t = np.stack(text)
+    s = s / np.linalg.norm(s, axis=1, keepdims=True)
+    t = t / np.linalg.norm(t, axis=1, keepdims=True)
+    return s @ t.T  # (B, B): row i = speech of example i, column j = text of example j

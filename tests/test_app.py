@@ -1,0 +1,60 @@
+"""The app served for real: a Gradio server in a subprocess, driven with gradio_client."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def client(app_url):
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)
+
+
+def _example(app_assets):
+    row = json.loads((app_assets / "examples" / "examples.jsonl").read_text().splitlines()[0])
+    return app_assets / "examples" / row["audio"], row["text"]
+
+
+def test_api_analyze_returns_the_analysis(client, app_assets):
+    from gradio_client import handle_file
+
+    audio, text = _example(app_assets)
+    result = client.predict(handle_file(str(audio)), text, api_name="/analyze")
+    assert result["label"] in ("neutral", "happy", "angry", "sad")
+    assert sum(result["probs"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert result["label"] == max(result["probs"], key=result["probs"].get)
+    assert result["transcript"] == text
+    assert len(result["words"]) == len(text.split())
+    heads = len(result["attention_text_to_speech"])
+    assert heads == 2 and len(result["attention_text_to_speech"][0]) == len(result["words"])
+    assert result["w2_distance"] >= 0 and 0 <= result["overlap"] <= 1
+    assert len(result["neighbours"]) == 8 and set(result["map_position"]) == {
+        "speech",
+        "text",
+        "fused",
+    }
+    assert 0 <= result["percentiles"]["w2_distance"] <= 100
+
+
+def test_bad_file_gets_a_message_and_the_next_request_succeeds(client, app_assets, tmp_path):
+    from gradio_client import handle_file
+
+    bogus = tmp_path / "notes.wav"
+    bogus.write_text("this is a shopping list, not audio\n" * 20)
+    with pytest.raises(Exception, match="could not decode"):
+        client.predict(handle_file(str(bogus)), "hello there", api_name="/analyze")
+    audio, text = _example(app_assets)
+    result = client.predict(handle_file(str(audio)), text, api_name="/analyze")
+    assert sum(result["probs"].values()) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_empty_transcript_without_whisper_says_to_type_it(client, app_assets):
+    from gradio_client import handle_file
+
+    audio, _ = _example(app_assets)
+    with pytest.raises(Exception, match="Type the transcript"):
+        client.predict(handle_file(str(audio)), "", api_name="/analyze")
