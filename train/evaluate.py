@@ -6,7 +6,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from mgcma.model import MGCMA
-from train.data import Collator, EmotionDataset
+from train.data import Collator, EmotionDataset, model_inputs
 from train.metrics import emotion_metrics
 
 
@@ -32,12 +32,7 @@ def evaluate(
     device = model.device
     labels, predictions, rows = [], [], []
     for batch in loader:
-        output = model(
-            batch["speech"].to(device),
-            batch["speech_mask"].to(device),
-            batch["input_ids"].to(device),
-            batch["text_mask"].to(device),
-        )
+        output = model(**model_inputs(batch, device))
         probs = torch.softmax(output.logits.float(), dim=-1).cpu()
         labels += batch["labels"].tolist()
         predictions += probs.argmax(-1).tolist()

@@ -14,6 +14,7 @@ import math
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from accelerate import Accelerator, DistributedDataParallelKwargs
 from accelerate.utils import set_seed
@@ -30,6 +31,7 @@ from train.data import (
     EmotionDataset,
     LengthBucketSampler,
     audio_seconds,
+    model_inputs,
 )
 from train.evaluate import evaluate
 from train.manifest import load_manifest, split_by_group, validation_split
@@ -153,7 +155,13 @@ def fit(
     )
     collate = Collator(model.tokenizer, model.config.text.max_tokens)
     loader = DataLoader(
-        dataset, batch_sampler=sampler, collate_fn=collate, num_workers=optim.num_workers
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=collate,
+        num_workers=optim.num_workers,
+        # its own generator: starting an epoch must not draw from the global RNG, or a run
+        # resumed mid-epoch would see different dropout masks than an uninterrupted one
+        generator=torch.Generator().manual_seed(optim.seed),
     )
     steps_per_epoch = math.ceil(len(sampler) / optim.grad_accum)
     total_steps = steps_per_epoch * optim.epochs
@@ -250,13 +258,9 @@ def _train_epoch(
     for index, batch in enumerate(loader):
         if index < run.batch_in_epoch:  # already trained before the interruption
             continue
+        _seed_step(optim.seed, run.epoch, index, accelerator.process_index)
         with accelerator.accumulate(model):
-            output = model(
-                batch["speech"].to(accelerator.device),
-                batch["speech_mask"].to(accelerator.device),
-                batch["input_ids"].to(accelerator.device),
-                batch["text_mask"].to(accelerator.device),
-            )
+            output = model(**model_inputs(batch, accelerator.device))
             terms = criterion(output, batch["labels"].to(accelerator.device))
             accelerator.backward(terms["total"])
             if accelerator.sync_gradients:
@@ -272,7 +276,7 @@ def _train_epoch(
             totals[name] = totals.get(name, 0.0) + float(value.detach())
         seen += 1
         bar.update(1)
-        bar.set_postfix(loss=f"{float(terms['total']):.3f}")
+        bar.set_postfix(loss=f"{float(terms['total'].detach()):.3f}")
         if (
             optim.save_every_steps
             and run.step % optim.save_every_steps == 0
@@ -285,6 +289,17 @@ def _train_epoch(
             return None
     bar.close()
     return {name: round(total / max(seen, 1), 5) for name, total in totals.items()}
+
+
+def _seed_step(seed: int, epoch: int, batch: int, rank: int) -> None:
+    """Dropout and time masks of a batch depend on (seed, epoch, batch, rank) alone.
+
+    Re-seeding every batch makes a run resumed mid-epoch draw exactly what an uninterrupted
+    run draws, whatever else consumed random numbers before (data loading, evaluation).
+    """
+    value = (((seed * 1_000_003 + epoch) * 1_000_003 + batch) * 101 + rank) % 2**32
+    torch.manual_seed(value)
+    np.random.seed(value)  # wav2vec2-family time masking draws from NumPy's global generator
 
 
 def _summary(record: dict) -> str:
