@@ -22,7 +22,7 @@ import gradio as gr  # noqa: E402
 
 from demo import texts  # noqa: E402
 from demo.callbacks import Callbacks  # noqa: E402
-from demo.service import WHISPER_CHOICES, Explorer, Settings  # noqa: E402
+from demo.service import MAP_SPACES, WHISPER_CHOICES, Explorer, Settings  # noqa: E402
 
 MAX_UPLOAD = "20mb"  # a 30-s WAV at 48 kHz stereo is 11 MB
 QUEUE_SIZE = 32  # waiting requests beyond this are told the app is busy
@@ -76,6 +76,7 @@ def build(explorer: Explorer) -> gr.Blocks:
                 head = gr.Dropdown(heads, value="mean", label="Attention head")
             token = gr.Plot(label="Token level", elem_id="token-plot")
             gr.Markdown(texts.INSTANCE_HELP)
+            space = gr.Radio(list(MAP_SPACES), value=MAP_SPACES[0], label="Map")
             with gr.Row():
                 instance = gr.Plot(label="Instance level", elem_id="instance-plot", scale=3)
                 neighbours = gr.Dataframe(
@@ -119,10 +120,13 @@ def build(explorer: Explorer) -> gr.Blocks:
         ]
         analyze.click(
             calls.analyze,
-            [audio, transcript, whisper, head, direction],
+            [audio, transcript, whisper, head, direction, space, state],
             analysis_outputs,
             api_visibility="undocumented",
             api_name="analyze_ui",
+        )
+        space.change(
+            calls.redraw_instance, [state, space], [instance, neighbours], api_visibility="private"
         )
         transcribe.click(
             calls.transcribe, [audio, whisper], [transcript, message, state], api_name="transcribe"

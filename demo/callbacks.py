@@ -52,12 +52,6 @@ def _notes(analysis) -> str:
     return "\n".join(lines)
 
 
-def _neighbour_rows(analysis) -> list[list]:
-    return [
-        [n["text"], n["label"], n["distance"], n["speaker"]] for n in (analysis.neighbours or [])
-    ]
-
-
 class Callbacks:
     def __init__(self, explorer: Explorer) -> None:
         self.explorer = explorer
@@ -66,31 +60,43 @@ class Callbacks:
         return Walkthrough(self.explorer)
 
     @user_errors
-    def analyze(self, audio, transcript, whisper, head, direction):
+    def analyze(self, audio, transcript, whisper, head, direction, space, state):
         explorer = self.explorer
-        analysis, clip = explorer.analyze(audio, transcript, whisper=whisper)
-        prediction, token, instance, distribution = explorer.figures(
-            analysis, clip, _head(head), direction
+        state = state or {}
+        # Whisper's timings from the Transcribe button, if they belong to this very clip
+        words = state.get("words") if state.get("audio") == audio else None
+        analysis, clip = explorer.analyze(audio, transcript, words=words, whisper=whisper)
+        prediction = plots.prediction_bars(
+            analysis.probs, analysis.speech_probs, analysis.text_probs
         )
-        json_path = write_json(analysis)
-        state = {"analysis": analysis, "clip": clip}
+        token = explorer.token_figure(analysis, clip, _head(head), direction)
+        instance, neighbours = explorer.instance_view(analysis, space)
+        distribution = explorer.distribution_figure(analysis)
+        state = {"analysis": analysis, "clip": clip, "words": words, "audio": audio}
+        notes = _notes(analysis)
         return (
             prediction,
             token,
             instance,
-            _neighbour_rows(analysis),
+            neighbours,
             distribution,
-            _notes(analysis),
-            json_path,
+            notes,
+            write_json(analysis),
             state,
             analysis.transcript,
         )
 
     @user_errors
+    def redraw_instance(self, state, space):
+        if not state or "analysis" not in state:
+            return None, []
+        return self.explorer.instance_view(state["analysis"], space)
+
+    @user_errors
     def transcribe(self, audio, whisper):
         clip = self.explorer.read_audio(audio)
         text, words, status = self.explorer.transcribe(clip, whisper)
-        return text, html.escape(status), {"words": words}
+        return text, html.escape(status), {"words": words, "audio": audio}  # for Analyze
 
     @user_errors
     def redraw_tokens(self, state, head, direction):

@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "assets"
 MAX_TRANSCRIPT_CHARS = 2_000  # longer text is cut (the text encoder reads ≤ 64 sub-words anyway)
 WHISPER_CHOICES = ("tiny", "base", "small")
+MAP_SPACES = ("speech & text (instance space)", "fused")
+NEIGHBOURS = 6  # nearest bank utterances shown
 
 
 class UserFacingError(ValueError):
@@ -134,6 +136,7 @@ class Explorer:
         """(Analysis, Audio, notes); an empty transcript asks Whisper first."""
         clip = self.read_audio(audio)
         notes = [clip.notice] if clip.notice else []
+        words = words or self.example_words(audio)
         text = (text or "").strip()
         if len(text) > MAX_TRANSCRIPT_CHARS:
             text = text[:MAX_TRANSCRIPT_CHARS]
@@ -208,28 +211,37 @@ class Explorer:
             word_times=analysis.word_times,
         )
 
-    def instance_figure(self, analysis: Analysis):
+    def instance_view(self, analysis: Analysis, space: str = MAP_SPACES[0]):
+        """(figure, neighbour rows) on the joint speech–text map or on the fused map."""
         if self.bank is None or not analysis.map_position:
+            return None, []
+        meta, arrays = self.bank.meta, self.bank.arrays
+        if space == MAP_SPACES[0]:  # instance space: speech and text share one map
+            xy = np.concatenate([arrays["speech_xy"], arrays["text_xy"]])
+            labels = meta["labels"] * 2
+            texts = [f"speech · {t}" for t in meta["texts"]] + [
+                f"text · {t}" for t in meta["texts"]]
+            points = {k: v for k, v in analysis.map_position.items() if k in ("speech", "text")}
+            neighbours = self.bank.nearest(analysis.speech_embedding, "speech", NEIGHBOURS)
+            title = "Instance level: this clip's speech and words among the bank's"
+        else:
+            xy, labels, texts = arrays["fused_xy"], meta["labels"], meta["texts"]
+            points = {"fused": analysis.map_position["fused"]}
+            neighbours = analysis.neighbours or []
+            title = "Fused representation: what the classifier sees"
+        figure = plots.instance_map(xy, labels, points, neighbours, bank_text=texts, title=title)
+        rows = [[n["text"], n["label"], n["distance"], n["speaker"]] for n in neighbours]
+        return figure, rows
+
+    def example_words(self, audio) -> list | None:
+        """True word timings when `audio` is one of the shipped examples (matched by name)."""
+        if not isinstance(audio, str):
             return None
-        xy = np.concatenate([self.bank.arrays["speech_xy"], self.bank.arrays["text_xy"]])
-        labels = self.bank.meta["labels"] * 2
-        texts = [f"speech · {t}" for t in self.bank.meta["texts"]] + [
-            f"text · {t}" for t in self.bank.meta["texts"]
-        ]
-        points = {k: v for k, v in analysis.map_position.items() if k in ("speech", "text")}
-        neighbours = (
-            self.bank.nearest(analysis.speech_embedding, "speech", 5)
-            if (analysis.speech_embedding is not None)
-            else None
-        )
-        return plots.instance_map(
-            xy,
-            labels,
-            points,
-            neighbours,
-            bank_text=texts,
-            title="Instance level: this utterance on the bank's map",
-        )
+        name = Path(audio).name
+        for example in self.examples:
+            if Path(example.audio).name == name:
+                return example.words
+        return None
 
     def distribution_figure(self, analysis: Analysis):
         if analysis.speech_mu is None:
