@@ -83,6 +83,8 @@ def build(explorer: Explorer) -> gr.Blocks:
                     label="Nearest utterances in the bank",
                     scale=2,
                     headers=["transcript", "emotion", "distance", "speaker"],
+                    column_widths=["52%", "16%", "14%", "18%"],
+                    wrap=True,
                 )
             gr.Markdown(texts.DISTRIBUTION_HELP)
             distribution = gr.Plot(label="Distribution level", elem_id="distribution-plot")

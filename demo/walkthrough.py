@@ -13,6 +13,11 @@ from demo.service import Example, Explorer
 TITLES = [title for title, _ in texts.STEPS]
 
 
+def _step_text(index: int) -> str:
+    title, body = texts.STEPS[index]
+    return f"### {title}\n{body}"
+
+
 def _describe(example: Example) -> str:
     cue = {
         "both": "speech and words agree",
@@ -41,7 +46,7 @@ class Walkthrough:
         with gr.Row():
             with gr.Column(scale=2):
                 self.text = gr.Markdown(
-                    texts.STEPS[0][1], elem_classes="step-text", elem_id="walkthrough-text"
+                    _step_text(0), elem_classes="step-text", elem_id="walkthrough-text"
                 )
                 self.audio = gr.Audio(label="The clip", interactive=False)
                 self.transcript = gr.Markdown()
@@ -87,7 +92,7 @@ class Walkthrough:
             return self._cache[name]
 
     def show(self, name: str | None, step: str):
-        text = texts.STEPS[TITLES.index(step)][1]
+        text = _step_text(TITLES.index(step))
         if not name or name not in self.examples:
             return text, None, "No prepared examples are shipped with this checkpoint.", None
         example = self.examples[name]

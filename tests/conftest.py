@@ -153,6 +153,8 @@ def start_app(assets: Path, port: int, **env) -> subprocess.Popen:
         "GRADIO_ANALYTICS_ENABLED": "False",
         **env,
     }
+    log_path = assets / f"app-{port}.log"
+    log = open(log_path, "w")  # noqa: SIM115 - the server writes to it for its whole life
     process = subprocess.Popen(
         [
             sys.executable,
@@ -163,14 +165,15 @@ def start_app(assets: Path, port: int, **env) -> subprocess.Popen:
             str(port),
         ],
         env=environment,
-        stdout=subprocess.PIPE,
+        stdout=log,  # a file, not a pipe: an unread pipe would block the server when full
         stderr=subprocess.STDOUT,
         text=True,
     )
+    process.log_path = log_path
     deadline = time.time() + 120
     while time.time() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the app exited early:\n{process.stdout.read()[-3000:]}")
+            raise RuntimeError(f"the app exited early:\n{log_path.read_text()[-3000:]}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
                 if response.status == 200:

@@ -1,0 +1,287 @@
+"""How fast the app feels: server start, then click-on-Analyze → the three views drawn in Chromium.
+
+    python demo/bench_ui.py [--checkpoint DIR] [--runs 10] [--screenshot]
+
+Starts demo/app.py in a subprocess (as tests/conftest.py does), drives a headless Chromium with
+Playwright, uploads a ~5-s clip (two shipped examples joined, or espeak-ng), types its
+transcript, and times each analysis until every figure has been redrawn with new data. Prints
+figures only; asserts nothing. `--screenshot` also saves docs/screenshot-analyze.png (1400×1800).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSETS = ROOT / "assets"
+CLIP_SECONDS = 5.0  # a typical classroom sentence
+GAP_SECONDS = 0.25  # silence between joined examples
+START_TIMEOUT_S = 180
+RENDER_TIMEOUT_MS = 120_000
+VIEWPORT = {"width": 1400, "height": 1800}
+PLOTS = ("prediction-plot", "token-plot", "instance-plot", "distribution-plot")
+VARIATIONS = ["", "really", "today", "again", "now", "then", "still", "indeed", "too", "there"]
+ESPEAK_SENTENCE = (
+    "I waited for you at the station all afternoon, and nobody told me the train was cancelled."
+)
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+# Before a click: remember each figure's plotly div and its data array. Gradio either draws
+# into a new div or hands the old one new data, so "redrawn" means either identity changed.
+REMEMBER_AND_CLICK = """(ids) => {
+    window.__benchBefore = {};
+    for (const id of ids) {
+        const plot = document.querySelector('#' + id + ' .js-plotly-plot');
+        window.__benchBefore[id] = {plot: plot, data: plot ? plot.data : null};
+    }
+    window.__benchDone = null;
+    window.__benchStart = performance.now();
+    document.querySelector('#analyze-button').click();
+}"""
+
+ALL_REDRAWN = """(ids) => {
+    const redrawn = ids.every((id) => {
+        const plot = document.querySelector('#' + id + ' .js-plotly-plot');
+        const before = window.__benchBefore[id];
+        return plot && (plot !== before.plot || plot.data !== before.data) && plot._fullLayout &&
+            plot.querySelector('.main-svg') && plot.querySelector(
+                'g.hm image, .barlayer path, .scatterlayer path.point, .scatterlayer path.js-line');
+    });
+    if (redrawn && window.__benchDone === null) window.__benchDone = performance.now();
+    return redrawn;
+}"""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default=str(ASSETS / "checkpoints" / "compact"))
+    parser.add_argument("--bank", default=os.environ.get("MGCMA_BANK", str(ASSETS / "bank")))
+    parser.add_argument(
+        "--examples", default=os.environ.get("MGCMA_EXAMPLES", str(ASSETS / "examples"))
+    )
+    parser.add_argument("--runs", type=int, default=10, help="timed analyses")
+    parser.add_argument("--port", type=int, default=0, help="0: any free port")
+    parser.add_argument(
+        "--screenshot", action="store_true", help="save docs/screenshot-analyze.png"
+    )
+    return parser.parse_args(argv)
+
+
+# -- the clip ---------------------------------------------------------------------------------
+
+
+def _examples(directory: Path) -> list[dict]:
+    index = directory / "examples.jsonl"
+    if not index.is_file():
+        return []
+    rows = [json.loads(line) for line in index.read_text().splitlines() if line.strip()]
+    for row in rows:
+        row["audio"] = str(directory / row["audio"])
+    return rows
+
+
+def make_clip(examples: list[dict], folder: Path) -> tuple[Path, str]:
+    """A ≥ 5-s clip and its transcript: examples joined with short gaps, else espeak-ng."""
+    pieces, words, rate, seconds = [], [], None, 0.0
+    for row in sorted(examples, key=lambda r: -sf.info(r["audio"]).duration):
+        samples, sample_rate = sf.read(row["audio"], dtype="float32", always_2d=True)
+        if rate not in (None, sample_rate):
+            continue
+        rate = sample_rate
+        pieces += [samples.mean(axis=1), np.zeros(int(GAP_SECONDS * rate), dtype=np.float32)]
+        words.append(row["text"])
+        seconds += len(samples) / rate + GAP_SECONDS
+        if seconds >= CLIP_SECONDS:
+            path = folder / "bench-clip.wav"
+            sf.write(path, np.concatenate(pieces[:-1]), rate)
+            return path, " ".join(words)
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        raise SystemExit("no examples of 5 s in total and no espeak-ng to synthesise a clip")
+    path = folder / "bench-clip.wav"
+    subprocess.run([espeak, "-s", "140", "-w", str(path), ESPEAK_SENTENCE], check=True)
+    return path, ESPEAK_SENTENCE
+
+
+# -- the server -------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_app(args: argparse.Namespace, port: int, log: Path) -> tuple[subprocess.Popen, float]:
+    """The app in a subprocess and the seconds from launch to its first page served."""
+    environment = {
+        **os.environ,
+        "MGCMA_BANK": args.bank,
+        "MGCMA_EXAMPLES": args.examples,
+        "MGCMA_OFFLINE": "1",
+        "HF_HUB_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
+    command = [sys.executable, str(ROOT / "demo" / "app.py"), "--checkpoint", args.checkpoint]
+    started = time.perf_counter()
+    with log.open("w") as output:  # a file, not a pipe: a chatty server never blocks on it
+        process = subprocess.Popen(
+            [*command, "--port", str(port)], env=environment, stdout=output, stderr=output
+        )
+    while time.perf_counter() - started < START_TIMEOUT_S:
+        if process.poll() is not None:
+            raise SystemExit(f"the app exited early:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                if response.status == 200:
+                    return process, time.perf_counter() - started
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit(f"the app did not serve its page within {START_TIMEOUT_S} s")
+
+
+# -- the browser ------------------------------------------------------------------------------
+
+
+def upload(page, clip: Path) -> None:
+    block = page.locator("div.block", has=page.locator('[data-testid^="waveform-Speech"]')).first
+    block.get_by_role("button", name="Upload file").click()  # the microphone is the default
+    block.locator("input[type=file]").set_input_files(str(clip))
+    block.get_by_role("button", name="Clear").wait_for(state="visible")
+
+
+def time_analysis(page, transcript: str) -> float:
+    """Milliseconds from the click on Analyze to all four figures redrawn, timed in the page."""
+    page.get_by_label("Transcript", exact=False).fill(transcript)
+    page.evaluate(REMEMBER_AND_CLICK, list(PLOTS))
+    page.wait_for_function(ALL_REDRAWN, arg=list(PLOTS), polling="raf", timeout=RENDER_TIMEOUT_MS)
+    return page.evaluate("window.__benchDone - window.__benchStart")
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+def run_browser(url: str, clip: Path, transcript: str, args, shot: tuple | None) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    figures = {}
+    with sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
+        context = playwright.chromium.launch_persistent_context(
+            profile,
+            executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport=VIEWPORT,
+        )
+        page = context.new_page()
+        opened = time.perf_counter()
+        page.goto(url)
+        page.wait_for_selector("#analyze-button", state="visible")
+        figures["page_ready_s"] = time.perf_counter() - opened
+        upload(page, clip)
+        figures["first_ms"] = time_analysis(page, transcript)  # untimed warm-up of the path
+        runs = []
+        for run in range(args.runs):
+            extra = VARIATIONS[(run + 1) % len(VARIATIONS)] or "truly"
+            runs.append(time_analysis(page, f"{transcript} {extra}"))
+        figures["runs_ms"] = runs
+        if shot is not None:
+            upload(page, Path(shot[0]))
+            time_analysis(page, shot[1])
+            page.evaluate("window.scrollTo(0, 0)")
+            target = ROOT / "docs" / "screenshot-analyze.png"
+            target.parent.mkdir(exist_ok=True)
+            page.screenshot(path=str(target))
+            figures["screenshot"] = str(target.relative_to(ROOT))
+        context.close()
+    return figures
+
+
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{os.cpu_count()} cores ({model}), {platform.system()} {platform.release()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not (Path(args.checkpoint) / "config.json").is_file():
+        print(
+            f"no checkpoint at {args.checkpoint}: train one (python -m train fit "
+            "train/configs/compact.yaml) or pass --checkpoint DIR",
+            file=sys.stderr,
+        )
+        return 2
+    if shutil.which("chromium") is None and not Path("/usr/bin/chromium").exists():
+        print("chromium is not installed (apt-get install chromium)", file=sys.stderr)
+        return 2
+    examples = _examples(Path(args.examples))
+    with tempfile.TemporaryDirectory(prefix="mgcma-bench-") as folder:
+        clip, transcript = make_clip(examples, Path(folder))
+        clip_s = sf.info(clip).duration
+        port = args.port or free_port()
+        process, start_s = start_app(args, port, Path(folder) / "app.log")
+        shot = None
+        if args.screenshot:
+            shot = (examples[0]["audio"], examples[0]["text"]) if examples else (clip, transcript)
+        try:
+            figures = run_browser(f"http://127.0.0.1:{port}/", clip, transcript, args, shot)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    report(args, argv, f"{clip_s:.1f} s, {len(transcript.split())} words", start_s, figures)
+    return 0
+
+
+def report(args, argv, clip: str, start_s: float, figures: dict) -> None:
+    runs = figures["runs_ms"]
+    command = shlex.join(["python", "demo/bench_ui.py", *(sys.argv[1:] if argv is None else argv)])
+    print(f"command:     {command}")
+    print(f"machine:     {machine()}")
+    print(f"checkpoint:  {args.checkpoint}")
+    print(f"clip:        {clip}")
+    print(f"server start → first page served: {start_s:.1f} s")
+    print(f"page load → Analyze button shown: {figures['page_ready_s']:.2f} s")
+    print(f"first analysis (not counted):     {figures['first_ms']:.0f} ms")
+    print(
+        f"click on Analyze → 4 figures drawn, {len(runs)} runs: "
+        f"median {statistics.median(runs):.0f} ms, p90 {percentile(runs, 90):.0f} ms "
+        f"(min {min(runs):.0f}, max {max(runs):.0f})"
+    )
+    if "screenshot" in figures:
+        print(f"screenshot:  {figures['screenshot']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
