@@ -30,6 +30,8 @@ MAX_TRANSCRIPT_CHARS = 2_000  # longer text is cut (the text encoder reads ≤ 6
 WHISPER_CHOICES = ("tiny", "base", "small")
 MAP_SPACES = ("speech & text (instance space)", "fused")
 NEIGHBOURS = 6  # nearest bank utterances shown
+DISPLAY_POINTS = 1200  # bank utterances drawn on the maps (searches still use the whole bank):
+# every drawn point travels to the browser and is rendered there, on every request
 
 
 class UserFacingError(ValueError):
@@ -97,6 +99,7 @@ class Explorer:
                 "train/configs/compact.yaml` and pass --checkpoint runs/compact/best"
             ) from error
         self.bank = _load_bank(settings.bank, self.model)
+        self.shown = _display_subset(len(self.bank) if self.bank else 0)
         self.analyzer = Analyzer(self.model, self.bank)
         self.examples = load_examples(settings.examples)
         self._ablations: dict[str, Analyzer | None] = {}
@@ -215,17 +218,18 @@ class Explorer:
         """(figure, neighbour rows) on the joint speech–text map or on the fused map."""
         if self.bank is None or not analysis.map_position:
             return None, []
-        meta, arrays = self.bank.meta, self.bank.arrays
+        meta, arrays, shown = self.bank.meta, self.bank.arrays, self.shown
+        labels = [meta["labels"][i] for i in shown]
+        texts = [meta["texts"][i] for i in shown]
         if space == MAP_SPACES[0]:  # instance space: speech and text share one map
-            xy = np.concatenate([arrays["speech_xy"], arrays["text_xy"]])
-            labels = meta["labels"] * 2
-            texts = [f"speech · {t}" for t in meta["texts"]] + [
-                f"text · {t}" for t in meta["texts"]]
+            xy = np.concatenate([arrays["speech_xy"][shown], arrays["text_xy"][shown]])
+            texts = [f"speech · {t}" for t in texts] + [f"text · {t}" for t in texts]
+            labels = labels * 2
             points = {k: v for k, v in analysis.map_position.items() if k in ("speech", "text")}
             neighbours = self.bank.nearest(analysis.speech_embedding, "speech", NEIGHBOURS)
             title = "Instance level: this clip's speech and words among the bank's"
         else:
-            xy, labels, texts = arrays["fused_xy"], meta["labels"], meta["texts"]
+            xy = arrays["fused_xy"][shown]
             points = {"fused": analysis.map_position["fused"]}
             neighbours = analysis.neighbours or []
             title = "Fused representation: what the classifier sees"
@@ -249,8 +253,8 @@ class Explorer:
         axes = center = bank_points = labels = None
         if self.bank is not None:
             axes, center = self.bank.arrays["pca_axes"], self.bank.arrays["pca_center"]
-            bank_points = self.bank.projected_means()["speech"]
-            labels = self.bank.meta["labels"]
+            bank_points = self.bank.projected_means()["speech"][self.shown]
+            labels = [self.bank.meta["labels"][i] for i in self.shown]
         else:  # no bank: the first two Gaussian dimensions
             g = analysis.speech_mu.shape[0]
             axes, center = np.eye(2, g, dtype=np.float32), np.zeros(g, dtype=np.float32)
@@ -268,6 +272,13 @@ class Explorer:
             bank_points=bank_points,
             bank_labels=labels,
         )
+
+
+def _display_subset(count: int) -> np.ndarray:
+    """A fixed, seeded subset of bank indices to draw (all of a small bank)."""
+    if count <= DISPLAY_POINTS:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(0).choice(count, DISPLAY_POINTS, replace=False))
 
 
 def _load_bank(directory: str, model) -> ReferenceBank | None:
