@@ -189,7 +189,7 @@ class Explorer:
         return (
             prediction,
             self.token_figure(analysis, clip, head, direction),
-            (self.instance_figure(analysis)),
+            self.instance_view(analysis)[0],
             self.distribution_figure(analysis),
         )
 

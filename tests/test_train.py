@@ -173,3 +173,27 @@ def test_cv_writes_reports_with_one_fold_per_group(tiny_corpus, tmp_path):
         splits = json.loads((tmp_path / "cv" / f"fold-{group}" / "splits.json").read_text())
         assert splits["test"]["groups"] == [group]
         assert group not in splits["train"]["groups"] + splits["validation"]["groups"]
+
+
+def test_gradient_accumulation_takes_one_step_per_two_batches(tiny_corpus, tmp_path):
+    path = _experiment_file(tmp_path, tiny_corpus, epochs=1)
+    single = fit(_load(path), tmp_path / "one", progress=False)
+    double = fit(_load(path, "--optim.grad_accum=2"), tmp_path / "two", progress=False)
+    batches = single["history"][0]["step"]
+    assert double["history"][0]["step"] == (batches + 1) // 2
+
+
+def test_ablate_writes_one_table_with_a_row_per_variant(tiny_corpus, tmp_path):
+    from train.ablate import ablate
+
+    path = _experiment_file(tmp_path, tiny_corpus, epochs=1)
+    table = ablate(_load(path), tmp_path / "ablate", ["full", "text_only"], folds=["g1", "g2"],
+                   progress=False)
+    assert "| MGCMA (all three granularities) |" in table and "| text only |" in table
+    assert "2 folds" in table
+    assert (tmp_path / "ablate" / "ablation.md").read_text() == table
+    summary = json.loads((tmp_path / "ablate" / "ablation.json").read_text())
+    assert set(summary) == {"full", "text_only"}
+    text_only = json.loads((tmp_path / "ablate" / "text_only" / "report.json").read_text())
+    assert text_only["variant"] == "text_only"
+    assert not any((tmp_path / "ablate" / "text_only").rglob("speech_encoder*"))

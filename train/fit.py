@@ -9,6 +9,7 @@ precision) or several processes through `accelerate launch` / `torchrun`; only r
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import time
@@ -123,7 +124,6 @@ def fit(
     optim = experiment.optim
     accelerator = Accelerator(
         mixed_precision=_mixed_precision(optim.mixed_precision),
-        gradient_accumulation_steps=optim.grad_accum,
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
         cpu=not torch.cuda.is_available(),
     )
@@ -255,21 +255,25 @@ def _train_epoch(
         desc=f"epoch {run.epoch + 1}/{optim.epochs}",
         leave=False,
     )
+    batches, accumulate = len(loader), optim.grad_accum
     for index, batch in enumerate(loader):
         if index < run.batch_in_epoch:  # already trained before the interruption
             continue
         _seed_step(optim.seed, run.epoch, index, accelerator.process_index)
-        with accelerator.accumulate(model):
+        group_start = index - index % accumulate
+        group_size = min(accumulate, batches - group_start)  # the epoch's last group may be short
+        sync = index == group_start + group_size - 1
+        # between optimiser steps, DDP need not all-reduce gradients
+        context = contextlib.nullcontext() if sync else accelerator.no_sync(model)
+        with context:
             output = model(**model_inputs(batch, accelerator.device))
             terms = criterion(output, batch["labels"].to(accelerator.device))
-            accelerator.backward(terms["total"])
-            if accelerator.sync_gradients:
-                accelerator.clip_grad_norm_(model.parameters(), optim.max_grad_norm)
-            optimizer.step()  # a no-op while gradients accumulate
-            if accelerator.sync_gradients:
-                scheduler.step()
+            accelerator.backward(terms["total"] / group_size)
+        if sync:
+            accelerator.clip_grad_norm_(model.parameters(), optim.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
             optimizer.zero_grad()
-        if accelerator.sync_gradients:
             run.step += 1
         run.batch_in_epoch = index + 1
         for name, value in terms.items():
@@ -277,14 +281,10 @@ def _train_epoch(
         seen += 1
         bar.update(1)
         bar.set_postfix(loss=f"{float(terms['total'].detach()):.3f}")
-        if (
-            optim.save_every_steps
-            and run.step % optim.save_every_steps == 0
-            and (accelerator.sync_gradients)
-        ):
-            if accelerator.is_main_process:
-                save_state(state, accelerator.unwrap_model(model), optimizer, scheduler, run)
-        if _done(run, optim):
+        every = optim.save_every_steps
+        if sync and every and run.step % every == 0 and accelerator.is_main_process:
+            save_state(state, accelerator.unwrap_model(model), optimizer, scheduler, run)
+        if sync and _done(run, optim):
             bar.close()
             return None
     bar.close()

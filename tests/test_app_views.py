@@ -1,0 +1,76 @@
+"""The app's views in-process: every walkthrough step, compare, both maps, downloads."""
+
+from __future__ import annotations
+
+import json
+
+import gradio as gr
+import pytest
+
+from demo.callbacks import Callbacks
+from demo.service import MAP_SPACES, Explorer, Settings, write_html, write_json
+from demo.walkthrough import TITLES, Walkthrough
+
+
+@pytest.fixture(scope="module")
+def explorer(app_assets):
+    return Explorer(
+        Settings(
+            checkpoint=str(app_assets / "checkpoints" / "compact"),
+            bank=str(app_assets / "bank"),
+            examples=str(app_assets / "examples"),
+            whisper="tiny",
+        )
+    )
+
+
+def test_every_walkthrough_step_draws_its_figure(explorer):
+    with gr.Blocks():
+        walkthrough = Walkthrough(explorer)
+    name = walkthrough.example.value
+    assert name in walkthrough.examples
+    for index, step in enumerate(TITLES):
+        text, audio, transcript, figure = walkthrough.show(name, step)
+        assert text.startswith(f"### {step}")
+        assert audio.endswith(".wav") and "**Transcript:**" in transcript
+        assert figure is not None and len(figure.data) > 0, step
+    # step 3: the full model's speech × text similarities beside the no-instance checkpoint's
+    similarities = walkthrough.show(name, TITLES[2])[3]
+    heatmaps = [trace for trace in similarities.data if trace.type == "heatmap"]
+    count = min(len(walkthrough.examples), 12)
+    assert len(heatmaps) == 2 and all(len(h.z) == count for h in heatmaps)
+
+
+def test_compare_runs_the_input_through_each_shipped_checkpoint(explorer):
+    example = explorer.examples[0]
+    rows = explorer.compare(example.audio, example.text)
+    assert [row["variant"] for row in rows] == ["full", "no_instance"]
+    for row in rows:
+        assert sum(row[e] for e in explorer.model.emotions) == pytest.approx(1.0, abs=1e-5)
+    figure, table = Callbacks(explorer).compare(example.audio, example.text)
+    assert len(figure.data) == len(explorer.model.emotions)
+
+
+def test_both_maps_and_the_downloads(explorer, tmp_path):
+    example = explorer.examples[1]
+    analysis, clip = explorer.analyze(example.audio, example.text)
+    assert analysis.word_times is not None  # an example's true timings are found by its name
+    for space in MAP_SPACES:
+        figure, rows = explorer.instance_view(analysis, space)
+        assert figure is not None and rows and len(rows[0]) == 4
+    document = json.loads(open(write_json(analysis)).read())
+    assert document["label"] == analysis.label
+    page = open(write_html(explorer.figures(analysis, clip))).read()
+    assert page.count("plotly.js") >= 1 and page.count('class="plotly-graph-div"') == 4
+
+
+def test_redrawing_tokens_for_a_head_and_direction(explorer):
+    calls = Callbacks(explorer)
+    example = explorer.examples[0]
+    outputs = calls.analyze(example.audio, example.text, "tiny", "mean", "text→speech",
+                            MAP_SPACES[0], None)
+    state = outputs[7]
+    figure = calls.redraw_tokens(state, "2", "speech→text")
+    heatmap = next(t for t in figure.data if t.name == "attention")
+    expected = state["analysis"].attention_speech_to_text[1].T  # head 2, words × frames
+    assert heatmap.z.shape == expected.shape
