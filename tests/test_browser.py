@@ -13,19 +13,11 @@ import shutil
 import pytest
 
 from conftest import ROOT, require_tool
+from demo.bench_ui import CHROMIUM_ARGS  # the flags for a closed network, one place
 
 ARTIFACTS = ROOT / "test-artifacts"
 ANALYSIS_PLOTS = ("prediction-plot", "token-plot", "instance-plot", "distribution-plot")
 RENDER_TIMEOUT_MS = 60_000
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 # Marks drawn by plotly: heatmap images, bars, scatter markers and lines. A plot that only has
 # its axes (an empty figure) has none of them.

@@ -13,6 +13,7 @@ import contextlib
 import json
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +114,32 @@ def _mixed_precision(setting: str) -> str:
     return "no"
 
 
+@dataclass
+class Session:
+    """Everything one training run holds, built once by `_prepare`."""
+
+    experiment: Experiment
+    out: Path
+    accelerator: Accelerator
+    model: torch.nn.Module  # as prepared by accelerate (DDP-wrapped when distributed)
+    bare: MGCMA  # the same model unwrapped: for evaluation and checkpoints
+    criterion: MGCMALoss
+    dataset: EmotionDataset
+    sampler: LengthBucketSampler
+    loader: DataLoader
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    run: Progress
+
+    @property
+    def state_dir(self) -> Path:
+        return self.out / "last"
+
+    @property
+    def main(self) -> bool:
+        return self.accelerator.is_main_process
+
+
 def fit(
     experiment: Experiment,
     out: Path,
@@ -121,6 +148,31 @@ def fit(
     progress: bool = True,
 ) -> dict | None:
     """Train, select on validation, score the test group. Returns the result on rank 0."""
+    group = experiment.data.test_group if test_group is None else test_group
+    train_utts, val_utts, test_utts = split_data(experiment, group)
+    session = _prepare(experiment, Path(out), train_utts, resume)
+    if session.main:
+        session.out.mkdir(parents=True, exist_ok=True)
+        experiment.save(session.out / "experiment.yaml")
+        _describe(session.out, train_utts, val_utts, test_utts, group)
+    run, optim = session.run, experiment.optim
+    while run.epoch < optim.epochs and not _done(run, optim):
+        started = time.time()
+        session.sampler.set_epoch(run.epoch)
+        session.dataset.set_epoch(run.epoch)
+        losses = _train_epoch(session, progress and session.main)
+        if losses is None:  # stopped mid-epoch at max_steps
+            break
+        _end_epoch(session, losses, val_utts, started, progress)
+    if not session.main:
+        return None
+    if not (session.out / "best").exists():  # max_steps ended the run before any validation
+        session.bare.save_pretrained(session.out / "best")
+    return _finish(session.out, run, test_utts, group, experiment)
+
+
+def _prepare(experiment: Experiment, out: Path, train_utts, resume: bool) -> Session:
+    """Accelerator, model (new or resumed), data, optimiser and schedule, seeded."""
     optim = experiment.optim
     accelerator = Accelerator(
         mixed_precision=_mixed_precision(optim.mixed_precision),
@@ -129,16 +181,12 @@ def fit(
     )
     set_seed(optim.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    main_process = accelerator.is_main_process
-    out = Path(out)
-    train_utts, val_utts, test_utts = split_data(experiment, test_group)
-
-    state = out / "last"
-    if resume and (state / "progress.json").is_file():
-        model, trainer_state, run = load_state(state, torch.device("cpu"))
+    saved = None
+    if resume and (out / "last" / "progress.json").is_file():
+        model, saved, run = load_state(out / "last", torch.device("cpu"))
         model.train()
     else:
-        model, trainer_state, run = build_model(experiment, train_utts), None, Progress()
+        model, run = build_model(experiment, train_utts), Progress()
     dataset = EmotionDataset(
         train_utts,
         max_seconds=experiment.data.max_seconds,
@@ -153,142 +201,130 @@ def fit(
         num_replicas=accelerator.num_processes,
         rank=accelerator.process_index,
     )
-    collate = Collator(model.tokenizer, model.config.text.max_tokens)
     loader = DataLoader(
         dataset,
         batch_sampler=sampler,
-        collate_fn=collate,
+        collate_fn=Collator(model.tokenizer, model.config.text.max_tokens),
         num_workers=optim.num_workers,
         # its own generator: starting an epoch must not draw from the global RNG, or a run
         # resumed mid-epoch would see different dropout masks than an uninterrupted one
         generator=torch.Generator().manual_seed(optim.seed),
     )
-    steps_per_epoch = math.ceil(len(sampler) / optim.grad_accum)
-    total_steps = steps_per_epoch * optim.epochs
+    total_steps = math.ceil(len(sampler) / optim.grad_accum) * optim.epochs
     if optim.max_steps:
         total_steps = min(total_steps, optim.max_steps)
     optimizer, scheduler = build_optimizer(model, experiment, total_steps)
-    if trainer_state is not None:
-        optimizer.load_state_dict(trainer_state["optimizer"])
-        scheduler.load_state_dict(trainer_state["scheduler"])
+    if saved is not None:
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
     criterion = MGCMALoss(model.config)
-    model, optimizer = accelerator.prepare(model, optimizer)
-    if trainer_state is not None:
-        restore_rng(trainer_state)
-    if main_process:
-        out.mkdir(parents=True, exist_ok=True)
-        experiment.save(out / "experiment.yaml")
-        _describe(out, train_utts, val_utts, test_utts, test_group or experiment.data.test_group)
+    prepared, optimizer = accelerator.prepare(model, optimizer)
+    if saved is not None:
+        restore_rng(saved)
+    return Session(
+        experiment,
+        out,
+        accelerator,
+        prepared,
+        accelerator.unwrap_model(prepared),
+        criterion,
+        dataset,
+        sampler,
+        loader,
+        optimizer,
+        scheduler,
+        run,
+    )
 
-    bare = accelerator.unwrap_model(model)
-    while run.epoch < optim.epochs and not _done(run, optim):
-        started = time.time()
-        sampler.set_epoch(run.epoch)
-        dataset.set_epoch(run.epoch)
-        losses = _train_epoch(
-            accelerator,
-            model,
-            criterion,
-            loader,
-            optimizer,
-            scheduler,
-            run,
-            experiment,
-            state,
-            progress and main_process,
-        )
-        if losses is None:  # stopped mid-epoch at max_steps
-            break
-        val = evaluate(bare, val_utts, optim.batch_size, max_seconds=experiment.data.max_seconds)
-        record = {
-            "epoch": run.epoch + 1,
-            "step": run.step,
-            "seconds": round(time.time() - started, 1),
-            **{f"train_{k}": v for k, v in losses.items()},
-            **{f"val_{k}": v for k, v in val.items() if k != "confusion"},
-        }
-        run.history.append(record)
-        if val[optim.select_on] > run.best_metric:
-            run.best_metric, run.best_epoch = val[optim.select_on], run.epoch
-            if main_process:
-                bare.save_pretrained(out / "best")
-        run.epoch, run.batch_in_epoch = run.epoch + 1, 0
-        if main_process:
-            with open(out / "metrics.jsonl", "a") as log:
-                log.write(json.dumps(record) + "\n")
-            save_state(state, bare, optimizer, scheduler, run)
-            if progress:
-                tqdm.write(_summary(record))
-        accelerator.wait_for_everyone()
-    if not main_process:
-        return None
-    if not (out / "best").exists():  # max_steps ended the run before any validation
-        bare.save_pretrained(out / "best")
-    return _finish(out, run, test_utts, test_group or experiment.data.test_group, experiment)
+
+def _end_epoch(session: Session, losses: dict, val_utts, started: float, progress: bool) -> None:
+    """Validate, keep the best epoch, log, and write the resumable state."""
+    run, optim, bare = session.run, session.experiment.optim, session.bare
+    val = evaluate(
+        bare, val_utts, optim.batch_size, max_seconds=session.experiment.data.max_seconds
+    )
+    record = {
+        "epoch": run.epoch + 1,
+        "step": run.step,
+        "seconds": round(time.time() - started, 1),
+        **{f"train_{k}": v for k, v in losses.items()},
+        **{f"val_{k}": v for k, v in val.items() if k != "confusion"},
+    }
+    run.history.append(record)
+    if val[optim.select_on] > run.best_metric:
+        run.best_metric, run.best_epoch = val[optim.select_on], run.epoch
+        if session.main:
+            bare.save_pretrained(session.out / "best")
+    run.epoch, run.batch_in_epoch = run.epoch + 1, 0
+    if session.main:
+        with open(session.out / "metrics.jsonl", "a") as log:
+            log.write(json.dumps(record) + "\n")
+        save_state(session.state_dir, bare, session.optimizer, session.scheduler, run)
+        if progress:
+            tqdm.write(_summary(record))
+    session.accelerator.wait_for_everyone()
 
 
 def _done(run: Progress, optim) -> bool:
     return bool(optim.max_steps) and run.step >= optim.max_steps
 
 
-def _train_epoch(
-    accelerator,
-    model,
-    criterion,
-    loader,
-    optimizer,
-    scheduler,
-    run: Progress,
-    experiment: Experiment,
-    state: Path,
-    show: bool,
-) -> dict | None:
+def _train_epoch(session: Session, show: bool) -> dict | None:
     """One epoch (or what is left of it after a resume); returns mean loss terms."""
-    optim = experiment.optim
-    model.train()
+    run, optim = session.run, session.experiment.optim
+    session.model.train()
     totals: dict[str, float] = {}
     seen = 0
+    batches, accumulate = len(session.loader), optim.grad_accum
     bar = tqdm(
-        total=len(loader),
+        total=batches,
         initial=run.batch_in_epoch,
         disable=not show,
         desc=f"epoch {run.epoch + 1}/{optim.epochs}",
         leave=False,
     )
-    batches, accumulate = len(loader), optim.grad_accum
-    for index, batch in enumerate(loader):
+    for index, batch in enumerate(session.loader):
         if index < run.batch_in_epoch:  # already trained before the interruption
             continue
-        _seed_step(optim.seed, run.epoch, index, accelerator.process_index)
         group_start = index - index % accumulate
         group_size = min(accumulate, batches - group_start)  # the epoch's last group may be short
         sync = index == group_start + group_size - 1
-        # between optimiser steps, DDP need not all-reduce gradients
-        context = contextlib.nullcontext() if sync else accelerator.no_sync(model)
-        with context:
-            output = model(**model_inputs(batch, accelerator.device))
-            terms = criterion(output, batch["labels"].to(accelerator.device))
-            accelerator.backward(terms["total"] / group_size)
-        if sync:
-            accelerator.clip_grad_norm_(model.parameters(), optim.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            run.step += 1
+        terms = _forward_backward(session, batch, index, group_size, sync)
         run.batch_in_epoch = index + 1
         for name, value in terms.items():
-            totals[name] = totals.get(name, 0.0) + float(value.detach())
+            totals[name] = totals.get(name, 0.0) + float(value)
         seen += 1
         bar.update(1)
-        bar.set_postfix(loss=f"{float(terms['total'].detach()):.3f}")
+        bar.set_postfix(loss=f"{float(terms['total']):.3f}")
         every = optim.save_every_steps
-        if sync and every and run.step % every == 0 and accelerator.is_main_process:
-            save_state(state, accelerator.unwrap_model(model), optimizer, scheduler, run)
+        if sync and every and run.step % every == 0 and session.main:
+            save_state(session.state_dir, session.bare, session.optimizer, session.scheduler, run)
         if sync and _done(run, optim):
             bar.close()
             return None
     bar.close()
     return {name: round(total / max(seen, 1), 5) for name, total in totals.items()}
+
+
+def _forward_backward(
+    session: Session, batch: dict, index: int, group_size: int, sync: bool
+) -> dict:
+    """Forward, objectives, backward; an optimiser step when the accumulation group ends."""
+    run, optim, accelerator = session.run, session.experiment.optim, session.accelerator
+    _seed_step(optim.seed, run.epoch, index, accelerator.process_index)
+    # between optimiser steps, DDP need not all-reduce gradients
+    context = contextlib.nullcontext() if sync else accelerator.no_sync(session.model)
+    with context:
+        output = session.model(**model_inputs(batch, accelerator.device))
+        terms = session.criterion(output, batch["labels"].to(accelerator.device))
+        accelerator.backward(terms["total"] / group_size)
+    if sync:
+        accelerator.clip_grad_norm_(session.model.parameters(), optim.max_grad_norm)
+        session.optimizer.step()
+        session.scheduler.step()
+        session.optimizer.zero_grad()
+        run.step += 1
+    return {name: value.detach() for name, value in terms.items()}
 
 
 def _seed_step(seed: int, epoch: int, batch: int, rank: int) -> None:
