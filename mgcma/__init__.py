@@ -3,10 +3,11 @@
 >>> import mgcma
 >>> model = mgcma.load_model("assets/checkpoints/compact")
 >>> analysis = mgcma.Analyzer(model).analyze(waveform, 16000, "I can't believe you did that")
->>> analysis.label, analysis.probs
+>>> analysis.label, analysis.probs  # and every artifact the app draws
 """
 
 from mgcma.analysis import Analysis, Analyzer
+from mgcma.bank import ReferenceBank
 from mgcma.checkpoint import CheckpointError, load_model
 from mgcma.config import MGCMAConfig
 from mgcma.constants import EMOTIONS, SAMPLE_RATE
@@ -19,6 +20,7 @@ __all__ = [
     "MGCMAConfig",
     "Analysis",
     "Analyzer",
+    "ReferenceBank",
     "CheckpointError",
     "load_model",
 ]

@@ -29,7 +29,7 @@ def test_every_walkthrough_step_draws_its_figure(explorer):
         walkthrough = Walkthrough(explorer)
     name = walkthrough.example.value
     assert name in walkthrough.examples
-    for index, step in enumerate(TITLES):
+    for step in TITLES:
         text, audio, transcript, figure = walkthrough.show(name, step)
         assert text.startswith(f"### {step}")
         assert audio.endswith(".wav") and "**Transcript:**" in transcript
