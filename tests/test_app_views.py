@@ -67,8 +67,9 @@ def test_both_maps_and_the_downloads(explorer, tmp_path):
 def test_redrawing_tokens_for_a_head_and_direction(explorer):
     calls = Callbacks(explorer)
     example = explorer.examples[0]
-    outputs = calls.analyze(example.audio, example.text, "tiny", "mean", "text→speech",
-                            MAP_SPACES[0], None)
+    outputs = calls.analyze(
+        example.audio, example.text, "tiny", "mean", "text→speech", MAP_SPACES[0], None
+    )
     state = outputs[7]
     figure = calls.redraw_tokens(state, "2", "speech→text")
     heatmap = next(t for t in figure.data if t.name == "attention")

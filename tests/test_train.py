@@ -187,8 +187,9 @@ def test_ablate_writes_one_table_with_a_row_per_variant(tiny_corpus, tmp_path):
     from train.ablate import ablate
 
     path = _experiment_file(tmp_path, tiny_corpus, epochs=1)
-    table = ablate(_load(path), tmp_path / "ablate", ["full", "text_only"], folds=["g1", "g2"],
-                   progress=False)
+    table = ablate(
+        _load(path), tmp_path / "ablate", ["full", "text_only"], folds=["g1", "g2"], progress=False
+    )
     assert "| MGCMA (all three granularities) |" in table and "| text only |" in table
     assert "2 folds" in table
     assert (tmp_path / "ablate" / "ablation.md").read_text() == table
