@@ -85,7 +85,7 @@ def cv_table() -> str:
     """The measured ablation table shipped with the checkpoints, or a plain note."""
     table = _read(ROOT / "assets" / "checkpoints" / "ablation.md")
     if table:
-        return "### Measured cross-validation (synthetic corpus, held-out voices)\n\n" + table
+        return table  # the file carries its own heading, naming the protocol and the folds
     return (
         "### Measured cross-validation\nNo ablation table is shipped with these checkpoints; "
         "produce one with `python -m train ablate train/configs/compact.yaml`."

@@ -198,3 +198,29 @@ def test_ablate_writes_one_table_with_a_row_per_variant(tiny_corpus, tmp_path):
     text_only = json.loads((tmp_path / "ablate" / "text_only" / "report.json").read_text())
     assert text_only["variant"] == "text_only"
     assert not any((tmp_path / "ablate" / "text_only").rglob("speech_encoder*"))
+
+
+def test_token_score_counts_attention_inside_true_word_spans():
+    import numpy as np
+
+    from mgcma.analysis import Analysis
+    from train.token_score import word_scores
+
+    frame_times = np.arange(10) * 0.1  # frames at 0.0, 0.1, …, 0.9 s
+    attention = np.zeros((1, 2, 10), dtype=np.float32)  # (H, W, T_s)
+    attention[0, 0, 1:3] = 0.5  # word 0 looks only at frames 1–2, inside its span
+    attention[0, 1, :] = 0.1  # word 1 looks everywhere
+    analysis = Analysis(
+        label="sad",
+        probs={},
+        transcript="a b",
+        duration=1.0,
+        frame_times=frame_times,
+        fused_embedding=np.zeros(2),
+        words=["a", "b"],
+        word_times=[(0.1, 0.3), (0.5, 1.0)],
+        attention_text_to_speech=attention,
+    )
+    (inside_a, uniform_a), (inside_b, uniform_b) = word_scores(analysis)
+    assert inside_a == pytest.approx(1.0) and uniform_a == pytest.approx(0.2)
+    assert inside_b == pytest.approx(uniform_b) == pytest.approx(0.5)

@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ablate": ("train.ablate", "cross-validate full MGCMA and every ablation"),
     "bank": ("train.bank", "build the reference bank (embeddings, UMAP maps) for the app"),
     "examples": ("train.examples", "pick the app's example clips from a synthetic corpus"),
+    "token-score": ("train.token_score", "share of each word's attention inside its spoken span"),
     "bench": ("train.bench", "training throughput and the encoders' share of step time"),
 }
 
