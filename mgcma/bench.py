@@ -108,6 +108,36 @@ def measure_compact(tokenizer, waveform: np.ndarray, runs: int) -> list[float]:
     return _time(lambda: analyzer.analyze(waveform, SAMPLE_RATE, TRANSCRIPT), runs)
 
 
+def measure_bank(entries: int, runs: int = 50) -> dict[str, float]:
+    """Median ms of a k-nearest search and of a map placement in a bank of `entries`."""
+    from mgcma.bank import ReferenceBank
+
+    rng = np.random.default_rng(0)
+    widths = {
+        "speech": 64,
+        "text": 64,
+        "fused": 128,
+        "speech_mu": 32,
+        "text_mu": 32,
+        "speech_sigma": 32,
+        "text_sigma": 32,
+    }
+    arrays = {
+        name: rng.standard_normal((entries, width)).astype(np.float32)
+        for name, width in widths.items()
+    }
+    arrays.update(
+        {f"{kind}_xy": rng.standard_normal((entries, 2)) for kind in ("speech", "text", "fused")}
+    )
+    arrays.update(pca_axes=np.eye(2, 32), pca_center=np.zeros(32))
+    meta = {key: [str(i) for i in range(entries)] for key in ("ids", "texts", "labels")}
+    bank = ReferenceBank(arrays, meta)
+    query = rng.standard_normal(128).astype(np.float32)
+    nearest = _time(lambda: bank.nearest(query, "fused", 8), runs)
+    place = _time(lambda: bank.place(query[:64], "speech"), runs)
+    return {"nearest": statistics.median(nearest), "place": statistics.median(place)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m mgcma.bench", description=__doc__.split("\n")[0]
