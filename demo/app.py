@@ -4,8 +4,9 @@
                        [--port P] [--share]
 
 Environment variables give the same settings (a Hugging Face Space sets GRADIO_SERVER_NAME and
-GRADIO_SERVER_PORT): MGCMA_CHECKPOINT, MGCMA_WHISPER, MGCMA_BANK, MGCMA_EXAMPLES. Layout first,
-then wiring; the work lives in demo/service.py and the figures in demo/plots.py.
+GRADIO_SERVER_PORT): MGCMA_CHECKPOINT, MGCMA_WHISPER, MGCMA_BANK, MGCMA_EXAMPLES, and for the
+queue MGCMA_QUEUE_SIZE and MGCMA_CONCURRENCY. Layout first,
+then wiring; the work lives in demo/service.py and the figures in demo/plots/.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ from demo.callbacks import Callbacks  # noqa: E402
 from demo.service import MAP_SPACES, WHISPER_CHOICES, Explorer, Settings  # noqa: E402
 
 MAX_UPLOAD = "20mb"  # a 30-s WAV at 48 kHz stereo is 11 MB
-QUEUE_SIZE = 32  # waiting requests beyond this are told the app is busy
-CONCURRENCY = 2  # analyses at once: one per CPU core
+# Waiting requests beyond QUEUE_SIZE are refused at once with HTTP 503: the browser shows "This
+# application is currently busy. Please try again.", gradio_client raises QueueError("Queue is
+# full! Please try again."). Both texts are Gradio's own; neither can be set from the app.
+QUEUE_SIZE = int(os.environ.get("MGCMA_QUEUE_SIZE", "32"))
+CONCURRENCY = int(os.environ.get("MGCMA_CONCURRENCY", "2"))  # analyses at once: one per core
 
 
 def build(explorer: Explorer) -> gr.Blocks:

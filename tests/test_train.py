@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -224,3 +225,53 @@ def test_token_score_counts_attention_inside_true_word_spans():
     (inside_a, uniform_a), (inside_b, uniform_b) = word_scores(analysis)
     assert inside_a == pytest.approx(1.0) and uniform_a == pytest.approx(0.2)
     assert inside_b == pytest.approx(uniform_b) == pytest.approx(0.5)
+
+
+def test_a_run_killed_mid_epoch_resumes_to_the_uninterrupted_result(tiny_corpus, tmp_path):
+    """SIGKILL a real training process right after a mid-epoch checkpoint, then --resume."""
+    import signal
+
+    path = _experiment_file(tmp_path, tiny_corpus, epochs=3, batch_size=2, save_every_steps=1)
+    overrides = [f"--model.{k}={v}" for k, v in TINY_MODEL.items()]
+    straight = fit(_load(path), tmp_path / "straight", progress=False)
+
+    killed = tmp_path / "killed"
+    command = [
+        sys.executable,
+        "-m",
+        "train",
+        "fit",
+        str(path),
+        "--out",
+        str(killed),
+        "--quiet",
+        *overrides,
+    ]
+    # the same thread count as this process: float sums must round alike for identical weights
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    progress_file = killed / "last" / "progress.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None:
+        if progress_file.is_file() and json.loads(progress_file.read_text())["step"] >= 4:
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not (killed / "result.json").exists()
+    saved = json.loads(progress_file.read_text())
+    assert 0 < saved["step"] < straight["history"][-1]["step"]
+    assert not list(killed.glob(".*tmp*")) or all(p.is_dir() for p in killed.glob(".*tmp*"))
+
+    resumed = fit(_load(path), killed, resume=True, progress=False)
+    for key in ("val_wa", "val_ua", "val_f1"):  # tolerance: float rounding only
+        assert [h[key] for h in resumed["history"]] == pytest.approx(
+            [h[key] for h in straight["history"]], abs=1e-6
+        )
+    assert resumed["test"]["ua"] == pytest.approx(straight["test"]["ua"], abs=1e-6)
+    a = load_file(tmp_path / "straight" / "last" / "model" / "model.safetensors")
+    b = load_file(killed / "last" / "model" / "model.safetensors")
+    assert all(torch.allclose(a[name], b[name], atol=1e-5) for name in a)
