@@ -5,8 +5,8 @@
 
 Environment variables give the same settings (a Hugging Face Space sets GRADIO_SERVER_NAME and
 GRADIO_SERVER_PORT): MGCMA_CHECKPOINT, MGCMA_WHISPER, MGCMA_BANK, MGCMA_EXAMPLES, and for the
-queue MGCMA_QUEUE_SIZE and MGCMA_CONCURRENCY. Layout first,
-then wiring; the work lives in demo/service.py and the figures in demo/plots/.
+queue MGCMA_QUEUE_SIZE and MGCMA_CONCURRENCY. Layout first, then wiring; the work lives in
+demo/service.py and the figures in demo/plots/.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ def build(explorer: Explorer) -> gr.Blocks:
     heads = ["mean"] + [str(h + 1) for h in range(explorer.model.config.alignment.heads)]
     with gr.Blocks(title="MGCMA Explorer", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(texts.HEADER)
+        whisper_status = gr.Markdown(explorer.whisper_status(), elem_id="whisper-status")
         with gr.Tab("Analyze", id="analyze"):
             with gr.Row():
                 with gr.Column(scale=2):
@@ -141,6 +142,7 @@ def build(explorer: Explorer) -> gr.Blocks:
             control.change(
                 calls.redraw_tokens, [state, head, direction], token, api_visibility="private"
             )
+        whisper.change(explorer.whisper_status, whisper, whisper_status, api_visibility="private")
         figures_button.click(calls.figures_html, [state], figures_file, api_visibility="private")
         compare_button.click(
             calls.compare,

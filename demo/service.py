@@ -107,6 +107,30 @@ class Explorer:
         self._lock = threading.Lock()
         self.analyzer.analyze(np.zeros(16000, dtype=np.float32) + 1e-3, 16000, "warm up")
 
+    def whisper_status(self, name: str | None = None) -> str:
+        """One plain sentence on whether Whisper can transcribe here, checked without loading."""
+        import whisper
+
+        from mgcma import asr
+
+        name = name or self.settings.whisper
+        if name not in whisper.available_models():
+            found = Path(name).is_file()
+            return (
+                f"Whisper: local checkpoint `{name}`."
+                if found
+                else f"Whisper: `{name}` is neither a model name nor a file — type transcripts."
+            )
+        cached, _ = asr._cached_checkpoint(name, asr.default_download_root())
+        if Path(cached).is_file():
+            return f"Whisper `{name}` is ready (in the local cache)."
+        if asr.is_offline():
+            return (
+                f"Whisper `{name}` is not downloaded and the app is offline: type the "
+                "transcript yourself (the examples carry theirs)."
+            )
+        return f"Whisper `{name}` will be downloaded on first use (about 150 MB for base)."
+
     # -- inputs -------------------------------------------------------------------------------
 
     def read_audio(self, audio) -> Audio:

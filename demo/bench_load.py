@@ -1,0 +1,258 @@
+"""How the app holds up under load: concurrent API clients, then a long sequential run for leaks.
+
+    python demo/bench_load.py [--checkpoint DIR] [--clients 16] [--requests 20] [--timeout 600]
+                              [--memory-requests 500]
+
+Starts demo/app.py in a subprocess on 127.0.0.1 (as demo/bench_ui.py does) and calls its
+`/analyze` endpoint with gradio_client, each request one shipped example clip and its transcript.
+First a few requests one after another give the single-request latency; then `--clients` clients
+send `--requests` requests each at once (throughput, p50/p95 latency, errors); then
+`--memory-requests` requests one after another show whether the server's memory grows. The
+server's resident memory (its process and children) is sampled throughout. Prints figures only;
+asserts nothing (tests/test_load.py runs a short load with `drive_load`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import shlex
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `demo` from a checkout
+
+from demo.bench_ui import ASSETS, _examples, free_port, machine, start_app  # noqa: E402
+
+SINGLE_RUNS = 5  # sequential requests timed before the load (after one warm-up)
+MEMORY_WARMUP = 20  # requests before the "before" reading: caches and allocator pools settle
+SAMPLE_INTERVAL_S = 0.05
+MiB = 1024 * 1024
+
+
+@dataclass
+class LoadResult:
+    """What a run of requests gave: latencies of the successes and the errors' messages."""
+
+    latencies_s: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    not_sent: int = 0  # requests skipped because the time limit had passed
+    elapsed_s: float = 0.0
+
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies_s) / self.elapsed_s if self.elapsed_s else 0.0
+
+    def percentile_s(self, q: float) -> float:
+        return float(np.percentile(self.latencies_s, q)) if self.latencies_s else float("nan")
+
+
+def drive_load(
+    url: str,
+    inputs: list[tuple[str, str]],
+    clients: int,
+    requests: int,
+    timeout_s: float,
+) -> LoadResult:
+    """`clients` gradio_client clients each calling `/analyze` `requests` times, all at once.
+
+    Parameters
+    ----------
+    url : the app's address (loopback).
+    inputs : (audio path, transcript) pairs, used in turn.
+    clients, requests : how many clients, and requests per client.
+    timeout_s : the whole run's time limit; a request still running then counts as an error and
+        no new one is sent.
+    """
+    from gradio_client import Client, handle_file
+
+    result, lock = LoadResult(), threading.Lock()
+    deadline = time.monotonic() + timeout_s
+    ready = threading.Barrier(clients + 1)
+
+    def client_loop(index: int) -> None:
+        try:
+            client = Client(url, verbose=False, download_files=False)
+        except Exception as error:  # noqa: BLE001 - a failed connect is one of the figures
+            client, failure = None, f"connect: {type(error).__name__}: {error}"
+        ready.wait()
+        for number in range(requests):
+            remaining = deadline - time.monotonic()
+            if client is None or remaining <= 0:
+                with lock:
+                    if client is None:
+                        result.errors.append(failure)
+                    else:
+                        result.not_sent += 1
+                continue
+            audio, text = inputs[(index + number) % len(inputs)]
+            started = time.perf_counter()
+            try:
+                job = client.submit(handle_file(audio), text, api_name="/analyze")
+                job.result(timeout=remaining)
+            except Exception as error:  # noqa: BLE001 - every failure is reported, none raised
+                with lock:
+                    result.errors.append(f"{type(error).__name__}: {error}".strip())
+                continue
+            with lock:
+                result.latencies_s.append(time.perf_counter() - started)
+
+    threads = [threading.Thread(target=client_loop, args=(i,), daemon=True) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    ready.wait()  # the clock starts once every client has connected
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()) + 30)
+    result.elapsed_s = time.perf_counter() - started
+    return result
+
+
+def server_rss(pid: int) -> int:
+    """Resident bytes of a process and all its children (0 once it has gone)."""
+    try:
+        process = psutil.Process(pid)
+        family = [process, *process.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for member in family:
+        try:
+            total += member.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+class PeakMemory(threading.Thread):
+    """Samples `server_rss(pid)` every SAMPLE_INTERVAL_S until stopped; keeps the peak."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak, self._stop_event = pid, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.peak = max(self.peak, server_rss(self.pid))
+            self._stop_event.wait(SAMPLE_INTERVAL_S)
+
+    def stop(self) -> int:
+        self._stop_event.set()
+        self.join()
+        return self.peak
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default=str(ASSETS / "checkpoints" / "compact"))
+    parser.add_argument("--bank", default=str(ASSETS / "bank"))
+    parser.add_argument("--examples", default=str(ASSETS / "examples"))
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients")
+    parser.add_argument("--requests", type=int, default=20, help="requests per client")
+    parser.add_argument(
+        "--timeout", type=float, default=600, help="seconds the load and the memory run may each take"
+    )
+    parser.add_argument(
+        "--memory-requests", type=int, default=500, help="sequential requests for the leak check (0: skip)"
+    )
+    parser.add_argument("--port", type=int, default=0, help="0: any free port")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not (Path(args.checkpoint) / "config.json").is_file():
+        print(f"no checkpoint at {args.checkpoint}: pass --checkpoint DIR", file=sys.stderr)
+        return 2
+    inputs = [(row["audio"], row["text"]) for row in _examples(Path(args.examples))]
+    if not inputs:
+        print(f"no examples.jsonl in {args.examples}: pass --examples DIR", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="mgcma-load-") as folder:
+        port = args.port or free_port()
+        process, start_s = start_app(args, port, Path(folder) / "app.log")
+        url = f"http://127.0.0.1:{port}/"
+        sampler = PeakMemory(process.pid)
+        sampler.start()
+        try:
+            figures = run_phases(args, url, inputs, process.pid)
+        finally:
+            figures["peak_rss"] = sampler.stop()
+            process.terminate()
+            process.wait(timeout=30)
+    report(args, argv, start_s, figures)
+    return 0
+
+
+def run_phases(args, url: str, inputs: list[tuple[str, str]], pid: int) -> dict:
+    """Single-request latency, the concurrent load, then the sequential memory run."""
+    figures = {"idle_rss": server_rss(pid)}
+    single = drive_load(url, inputs, 1, 1 + SINGLE_RUNS, args.timeout)
+    figures["single"] = LoadResult(single.latencies_s[1:], single.errors, single.not_sent)
+    figures["load"] = drive_load(url, inputs, args.clients, args.requests, args.timeout)
+    figures["after_load_rss"] = server_rss(pid)
+    if args.memory_requests > 0:
+        drive_load(url, inputs, 1, MEMORY_WARMUP, args.timeout)
+        figures["rss_before"] = server_rss(pid)
+        figures["memory"] = drive_load(url, inputs, 1, args.memory_requests, args.timeout)
+        figures["rss_after"] = server_rss(pid)
+    return figures
+
+
+def report(args, argv, start_s: float, figures: dict) -> None:
+    command = shlex.join(
+        ["python", "demo/bench_load.py", *(sys.argv[1:] if argv is None else argv)]
+    )
+    single, load = figures["single"], figures["load"]
+    single_s = statistics.median(single.latencies_s) if single.latencies_s else float("nan")
+    total = args.clients * args.requests
+    print(f"command:     {command}")
+    print(f"machine:     {machine()}")
+    print(f"checkpoint:  {args.checkpoint}")
+    print(f"server start → first page served: {start_s:.1f} s")
+    print(
+        f"single request (sequential, median of {len(single.latencies_s)} after 1 warm-up): "
+        f"{single_s * 1000:.0f} ms"
+    )
+    print(
+        f"load: {args.clients} clients × {args.requests} requests = {total}; "
+        f"{len(load.latencies_s)} ok, {len(load.errors)} errors, {load.not_sent} not sent "
+        f"(time limit {args.timeout:.0f} s), {load.elapsed_s:.1f} s"
+    )
+    print(f"throughput:  {load.throughput:.2f} req/s")
+    p50, p95 = load.percentile_s(50), load.percentile_s(95)
+    print(
+        f"latency:     p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
+        f"p95 / single {p95 / single_s:.1f}×"
+    )
+    for message, count in collections.Counter(single.errors + load.errors).most_common(5):
+        print(f"  error ×{count}: {message[:300]}")
+    print(
+        f"server RSS:  idle {figures['idle_rss'] / MiB:.0f} MiB, after load "
+        f"{figures['after_load_rss'] / MiB:.0f} MiB, peak {figures['peak_rss'] / MiB:.0f} MiB"
+    )
+    if "memory" in figures:
+        memory, before, after = figures["memory"], figures["rss_before"], figures["rss_after"]
+        print(
+            f"memory run:  {len(memory.latencies_s)} sequential requests ok, "
+            f"{len(memory.errors)} errors, {memory.not_sent} not sent, {memory.elapsed_s:.1f} s "
+            f"(after {MEMORY_WARMUP} warm-up)"
+        )
+        for message, count in collections.Counter(memory.errors).most_common(3):
+            print(f"  error ×{count}: {message[:300]}")
+        print(
+            f"RSS before {before / MiB:.1f} MiB → after {after / MiB:.1f} MiB: "
+            f"growth {100 * (after - before) / before:+.1f} % (target ≤ 10 %)"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
