@@ -83,7 +83,10 @@ def drive_load(
             client = Client(url, verbose=False, download_files=False)
         except Exception as error:  # noqa: BLE001 - a failed connect is one of the figures
             client, failure = None, f"connect: {type(error).__name__}: {error}"
-        ready.wait()
+        try:
+            ready.wait(timeout_s)
+        except threading.BrokenBarrierError:
+            pass  # another client never connected: start anyway
         for number in range(requests):
             remaining = deadline - time.monotonic()
             if client is None or remaining <= 0:
@@ -108,7 +111,10 @@ def drive_load(
     threads = [threading.Thread(target=client_loop, args=(i,), daemon=True) for i in range(clients)]
     for thread in threads:
         thread.start()
-    ready.wait()  # the clock starts once every client has connected
+    try:
+        ready.wait(timeout_s)  # the clock starts once every client has connected
+    except threading.BrokenBarrierError:
+        pass
     started = time.perf_counter()
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()) + 30)
@@ -158,10 +164,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients")
     parser.add_argument("--requests", type=int, default=20, help="requests per client")
     parser.add_argument(
-        "--timeout", type=float, default=600, help="seconds the load and the memory run may each take"
+        "--timeout",
+        type=float,
+        default=600,
+        help="seconds the load and the memory run may each take",
     )
     parser.add_argument(
-        "--memory-requests", type=int, default=500, help="sequential requests for the leak check (0: skip)"
+        "--memory-requests",
+        type=int,
+        default=500,
+        help="sequential requests for the leak check (0: skip)",
     )
     parser.add_argument("--port", type=int, default=0, help="0: any free port")
     return parser.parse_args(argv)
