@@ -29,8 +29,8 @@ def user_errors(function):
             return function(*args, **kwargs)
         except gr.Error:
             raise
-        except UserFacingError as error:
-            raise gr.Error(str(error), print_exception=False) from error
+        except UserFacingError as error:  # gr.Error renders HTML; the text may hold a file name
+            raise gr.Error(html.escape(str(error), quote=False), print_exception=False) from error
         except Exception as error:  # noqa: BLE001 - the server must stay up
             log.exception("unexpected failure in %s", function.__name__)
             raise gr.Error(

@@ -18,8 +18,8 @@ import numpy as np
 
 from demo import plots
 from mgcma.analysis import Analysis, AnalysisError, Analyzer
-from mgcma.asr import Transcriber, TranscriberError
-from mgcma.audio import Audio, AudioError, load_audio
+from mgcma.asr import TYPE_INSTEAD, Transcriber, TranscriberError
+from mgcma.audio import Audio, AudioError, load_audio, rms_dbfs
 from mgcma.bank import BankError, ReferenceBank
 from mgcma.checkpoint import CheckpointError, load_model
 from mgcma.config import VARIANTS
@@ -27,6 +27,7 @@ from mgcma.config import VARIANTS
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "assets"
 MAX_TRANSCRIPT_CHARS = 2_000  # longer text is cut (the text encoder reads ≤ 64 sub-words anyway)
+SILENT_DBFS = -60.0  # quieter than this is no speech: speech recorded at all sits near -40..-10
 WHISPER_CHOICES = ("tiny", "base", "small")
 MAP_SPACES = ("speech & text (instance space)", "fused")
 NEIGHBOURS = 6  # nearest bank utterances shown
@@ -150,8 +151,9 @@ class Explorer:
         try:
             transcript = transcriber.transcribe(audio.samples)
         except TranscriberError as error:
+            reason = str(error).replace(TYPE_INSTEAD, "").strip()  # said once, below
             raise UserFacingError(
-                f"Whisper is not available ({error}). Type the transcript instead."
+                f"Whisper is not available here: {reason} Type the transcript instead."
             ) from error
         words = [{"word": w.word, "start": w.start, "end": w.end} for w in transcript.words]
         status = transcript.note or f"Transcribed with Whisper {transcriber.name}."
@@ -163,6 +165,12 @@ class Explorer:
         """(Analysis, Audio, notes); an empty transcript asks Whisper first."""
         clip = self.read_audio(audio)
         notes = [clip.notice] if clip.notice else []
+        level = rms_dbfs(clip.samples)
+        if level <= SILENT_DBFS:
+            notes.append(
+                f"The clip is silent ({level:.0f} dBFS): there is no speech to hear, so the "
+                "result rests on the transcript. Check the microphone and record again."
+            )
         words = words or self.example_words(audio)
         text = (text or "").strip()
         if len(text) > MAX_TRANSCRIPT_CHARS:

@@ -396,8 +396,9 @@ def _from_path(source: str | os.PathLike, max_seconds: float, on_too_long: str) 
         raise AudioError(f"audio file not found: '{path}'; check the path.")
     if os.path.isdir(path):
         raise AudioError(f"'{path}' is a directory, not an audio file; pass a file.")
-    if os.path.getsize(path) == 0:
-        raise AudioError(f"audio file '{path}' is empty (0 bytes); record or export it again.")
+    if os.path.getsize(path) == 0:  # the name only: an upload's path is the server's business
+        name = os.path.basename(path)
+        raise AudioError(f"audio file '{name}' is empty (0 bytes); record or export it again.")
     return _decode_file(path, os.path.basename(path), max_seconds, on_too_long)
 
 
