@@ -30,9 +30,7 @@ def test_ruff_lint_and_format_are_clean():
 
 def test_nothing_unpickles():
     unsafe = []
-    for path in ROOT.glob("*/**/*.py"):
-        if ".venv" in path.parts or "venv" in path.parts:
-            continue
+    for path in (p for folder in SOURCES for p in (ROOT / folder).rglob("*.py")):
         text = path.read_text()
         for match in re.finditer(r"torch\.load\(([^)]*)\)", text):
             if "weights_only=True" not in match.group(1):
