@@ -14,8 +14,8 @@
 - **Sharing.** The app keeps one instance for all requests; loading and decoding hold a lock,
   because word timestamps install hooks on the model.
 
-Checkpoints are read by ``whisper.load_model``, which calls ``torch.load(fp, map_location=device,
-weights_only=True)`` (openai-whisper 20250625), so a local ``.pt`` path cannot run code on load.
+Checkpoints are read by ``whisper.load_model``, which uses torch's loader with
+``weights_only=True`` (openai-whisper 20250625), so a local ``.pt`` path cannot run code on load.
 """
 
 import hashlib
