@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from mgcma.words import align_word_times, split_words, token_word_index
+
 
 def pad_waveforms(
     waveforms: Sequence[np.ndarray | torch.Tensor],
@@ -30,20 +32,62 @@ def pad_waveforms(
     return speech, speech_mask
 
 
-def tokenize_texts(tokenizer, texts: Sequence[str], max_tokens: int) -> dict[str, torch.Tensor]:
+def tokenize_texts(
+    tokenizer,
+    texts: Sequence[str],
+    max_tokens: int,
+    words: Sequence[Sequence[tuple] | None] | None = None,
+) -> dict[str, torch.Tensor]:
     """Tokenise transcripts with the checkpoint's tokenizer.
 
     Returns a dict with `input_ids` (B, T_t) long and `text_mask` (B, T_t) bool. Transcripts longer
-    than `max_tokens` sub-words are truncated (the encoders have a fixed position table).
+    than `max_tokens` sub-words are truncated (the encoders have a fixed position table). Given
+    `words` (per text, its `(word, start, end)` timings or None), also `token_spans` (B, T_t, 2):
+    the time span of each token's word in seconds, NaN where unknown (needs a fast tokenizer).
     """
+    if words is not None and not getattr(tokenizer, "is_fast", False):
+        raise ValueError("token time spans need a fast tokenizer (one that reports offsets)")
     encoded = tokenizer(
         list(texts),
         padding=True,
         truncation=True,
         max_length=max_tokens,
+        return_offsets_mapping=words is not None,
+        return_special_tokens_mask=words is not None,
         return_tensors="pt",
     )
-    return {
+    batch = {
         "input_ids": encoded["input_ids"],  # (B, T_t)
         "text_mask": encoded["attention_mask"].bool(),  # (B, T_t)
     }
+    if words is not None:
+        batch["token_spans"] = token_time_spans(encoded, texts, words)  # (B, T_t, 2)
+    return batch
+
+
+def token_time_spans(encoded, texts: Sequence[str], words: Sequence) -> torch.Tensor:
+    """(B, T_t, 2) float32 start and end of each token's word in seconds; NaN where unknown.
+
+    Timings are matched to the transcript's whitespace words as the app does (punctuation and
+    case ignored, in order); special and padding tokens get NaN.
+    """
+    ids = encoded["input_ids"]  # (B, T_t)
+    spans = torch.full((*ids.shape, 2), float("nan"))  # (B, T_t, 2)
+    for row, (text, timed) in enumerate(zip(texts, words, strict=True)):
+        if not timed:
+            continue
+        text_words = split_words(text)
+        times = align_word_times(
+            [word for word, _, _ in text_words],
+            [{"word": word, "start": start, "end": end} for word, start, end in timed],
+        )
+        special = (
+            encoded["special_tokens_mask"][row].bool() | ~encoded["attention_mask"][row].bool()
+        )
+        token_word = token_word_index(
+            encoded["offset_mapping"][row].tolist(), special.tolist(), text_words
+        )
+        for token, word in enumerate(token_word):
+            if word >= 0 and times[word] is not None:
+                spans[row, token] = torch.tensor(times[word])
+    return spans

@@ -89,6 +89,10 @@ class LossConfig:
     instance_weight: float = 0.1  # λ_inst
     auxiliary_weight: float = 0.3  # λ_aux, on CE_speech + CE_text
     label_smoothing: float = 0.0
+    # λ_guide: where a word's true time span is known (synthetic corpus, forced alignment), pull
+    # the word's cross-attention onto its frames and the frames' onto the word (not in the paper:
+    # without it the cross-attention of a from-scratch model need not look at the words at all)
+    token_guidance_weight: float = 0.0
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """MGCMA's objectives as modules that return a dict of named terms.
 
-Total = CE + λ_dist·L_dist + λ_inst·L_inst (+ λ_aux·(CE_speech + CE_text)); a term is absent
-(not zero) when its module is switched off, so logs say what was actually trained.
+Total = CE + λ_dist·L_dist + λ_inst·L_inst (+ λ_aux·(CE_speech + CE_text)) (+ λ_guide·L_guide);
+a term is absent (not zero) when its module is switched off, so logs say what was actually trained.
 """
 
 from __future__ import annotations
@@ -79,6 +79,33 @@ class InstanceLoss(nn.Module):
         return symmetric_cross_entropy(logits, targets)
 
 
+def token_guidance(output: MGCMAOutput, token_spans: torch.Tensor) -> torch.Tensor:
+    """Cross-attention guidance from known word timings: −log of the mass on the right places.
+
+    Text→speech: each timed token should put its attention on the frames inside its word's span;
+    speech→text: each frame inside a word should attend to that word's tokens. The loss is the
+    mean over heads and over such tokens (and frames) of −log(mass inside), so attention may
+    spread within the word freely. Tokens without a known span and silent frames are left out.
+
+    token_spans : (B, T_t, 2) start and end in seconds of each token's word; NaN where unknown
+    """
+    times = output.frame_times  # (T_s,)
+    start, end = token_spans[..., :1], token_spans[..., 1:]  # (B, T_t, 1) each
+    inside = (times >= start) & (times < end)  # (B, T_t, T_s); NaN compares False
+    inside &= output.speech_mask[:, None, :] & output.text_mask[:, :, None]
+    token_mass = (output.attention_text_to_speech.float() * inside[:, None]).sum(-1)  # (B,H,T_t)
+    inside_t = inside.transpose(1, 2)  # (B, T_s, T_t)
+    frame_mass = (output.attention_speech_to_text.float() * inside_t[:, None]).sum(-1)  # (B,H,T_s)
+    terms = []
+    for mass, valid in ((token_mass, inside.any(-1)), (frame_mass, inside_t.any(-1))):
+        if valid.any():  # valid: (B, T) → (B, H, T) by broadcasting over heads
+            nll = -mass.clamp_min(1e-6).log()  # (B, H, T)
+            terms.append(nll.masked_select(valid[:, None].expand_as(nll)).mean())
+    if not terms:  # no timed word in this batch: a zero that still depends on the attention
+        return 0.0 * output.attention_text_to_speech.sum()
+    return sum(terms) / len(terms)
+
+
 class MGCMALoss(nn.Module):
     """Every term the config switches on, weighted; returns {name: scalar tensor, "total": …}."""
 
@@ -98,9 +125,21 @@ class MGCMALoss(nn.Module):
             "instance": weights.instance_weight,
             "aux_speech": weights.auxiliary_weight,
             "aux_text": weights.auxiliary_weight,
+            "token_guidance": weights.token_guidance_weight,
         }
 
-    def forward(self, output: MGCMAOutput, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    @property
+    def needs_attention(self) -> bool:
+        """Whether forward needs the model run with `return_attention=True` (the guidance term)."""
+        return self.config.alignment.token and self.config.loss.token_guidance_weight > 0
+
+    def forward(
+        self,
+        output: MGCMAOutput,
+        labels: torch.Tensor,
+        token_spans: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """labels : (B,) long; token_spans : (B, T_t, 2) seconds, NaN where unknown (guidance)."""
         smoothing = self.config.loss.label_smoothing
         terms = {"ce": F.cross_entropy(output.logits, labels, label_smoothing=smoothing)}
         if self.distribution is not None:
@@ -110,5 +149,9 @@ class MGCMALoss(nn.Module):
         if output.speech_logits is not None:
             terms["aux_speech"] = F.cross_entropy(output.speech_logits, labels)
             terms["aux_text"] = F.cross_entropy(output.text_logits, labels)
+        if self.needs_attention and token_spans is not None:
+            if output.attention_text_to_speech is None:
+                raise ValueError("token guidance needs the model run with return_attention=True")
+            terms["token_guidance"] = token_guidance(output, token_spans.to(output.logits.device))
         terms["total"] = sum(self.weights[name] * value for name, value in terms.items())
         return terms

@@ -122,7 +122,10 @@ class MGCMA(nn.Module):
             speech_states = self.speech_self_attention(frames, frame_mask)  # (B, T_s, d)
             speech_pooled = masked_mean(speech_states, frame_mask)  # (B, d)
             out.update(
-                speech_mask=frame_mask, speech_states=speech_states, speech_pooled=speech_pooled
+                speech_mask=frame_mask,
+                frame_times=self.speech_encoder.frame_times(frame_mask.shape[1]).to(frames.device),
+                speech_states=speech_states,
+                speech_pooled=speech_pooled,
             )
         if self.text_encoder is not None:
             _require(input_ids, text_mask, "input_ids", "text_mask")

@@ -18,6 +18,7 @@ class MGCMAOutput:
     logits: torch.Tensor  # (B, C) fused prediction
     fused: torch.Tensor  # (B, h) hidden vector of the fusion MLP ("fused embedding")
     speech_mask: torch.Tensor | None = None  # (B, T_s) True on real frames
+    frame_times: torch.Tensor | None = None  # (T_s,) centre of each speech frame, seconds
     text_mask: torch.Tensor | None = None  # (B, T_t) True on real tokens
     speech_states: torch.Tensor | None = None  # (B, T_s, d) after intra-modal self-attention
     text_states: torch.Tensor | None = None  # (B, T_t, d)

@@ -93,15 +93,20 @@ class EmotionDataset(Dataset):
             speech = load_audio(utterance.audio, max_seconds=self.max_seconds).samples  # (N,)
         except AudioError as error:
             raise AudioError(f"utterance {utterance.id!r}: {error}") from error
+        words = utterance.words
         if self.augment is not None:
             rng = np.random.default_rng([self.seed, self.epoch, index])
+            original = speech.size
             speech = np.asarray(self.augment(speech, rng), dtype=np.float32)  # (N',)
+            if words and speech.size != original:  # speed perturbation moved every word
+                stretch = speech.size / original
+                words = tuple((w, start * stretch, end * stretch) for w, start, end in words)
         return {
             "id": utterance.id,
             "speech": speech,
             "text": utterance.text,
             "label": self.label_index[utterance.label],
-            "words": utterance.words,
+            "words": words,
         }
 
 
@@ -113,28 +118,34 @@ class Collator:
     tokenizer : the model's tokenizer, or None for a speech-only model (then ``input_ids`` and
         ``text_mask`` are None)
     max_tokens : transcripts are truncated to this many tokens
+    token_spans : also give each token its word's time span (for attention guidance)
 
     Returns (when called on a list of items)
     -------
     dict
         ``speech`` (B, N) float32, ``speech_mask`` (B, N) bool, ``input_ids`` (B, T_t) long,
-        ``text_mask`` (B, T_t) bool, ``labels`` (B,) long, ``ids`` list of str.
+        ``text_mask`` (B, T_t) bool, ``token_spans`` (B, T_t, 2) float32 seconds, NaN where
+        unknown (None unless asked for), ``labels`` (B,) long, ``ids`` list of str.
     """
 
-    def __init__(self, tokenizer, max_tokens: int) -> None:
+    def __init__(self, tokenizer, max_tokens: int, token_spans: bool = False) -> None:
         self.tokenizer = tokenizer
         self.max_tokens = max_tokens
+        self.token_spans = token_spans and tokenizer is not None
 
     def __call__(self, items: Sequence[dict]) -> dict:
         speech, speech_mask = pad_waveforms([item["speech"] for item in items])  # (B, N)
         text: dict = {"input_ids": None, "text_mask": None}
         if self.tokenizer is not None:
-            text = tokenize_texts(self.tokenizer, [item["text"] for item in items], self.max_tokens)
+            words = [item.get("words") for item in items] if self.token_spans else None
+            texts = [item["text"] for item in items]
+            text = tokenize_texts(self.tokenizer, texts, self.max_tokens, words)
         return {
             "speech": speech,
             "speech_mask": speech_mask,
             "input_ids": text["input_ids"],  # (B, T_t)
             "text_mask": text["text_mask"],  # (B, T_t)
+            "token_spans": text.get("token_spans"),  # (B, T_t, 2) or None
             "labels": torch.tensor([item["label"] for item in items], dtype=torch.long),  # (B,)
             "ids": [item["id"] for item in items],
         }

@@ -201,10 +201,13 @@ def _prepare(experiment: Experiment, out: Path, train_utts, resume: bool) -> Ses
         num_replicas=accelerator.num_processes,
         rank=accelerator.process_index,
     )
+    criterion = MGCMALoss(model.config)
     loader = DataLoader(
         dataset,
         batch_sampler=sampler,
-        collate_fn=Collator(model.tokenizer, model.config.text.max_tokens),
+        collate_fn=Collator(
+            model.tokenizer, model.config.text.max_tokens, token_spans=criterion.needs_attention
+        ),
         num_workers=optim.num_workers,
         # its own generator: starting an epoch must not draw from the global RNG, or a run
         # resumed mid-epoch would see different dropout masks than an uninterrupted one
@@ -217,7 +220,6 @@ def _prepare(experiment: Experiment, out: Path, train_utts, resume: bool) -> Ses
     if saved is not None:
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
-    criterion = MGCMALoss(model.config)
     prepared, optimizer = accelerator.prepare(model, optimizer)
     if saved is not None:
         restore_rng(saved)
@@ -315,8 +317,10 @@ def _forward_backward(
     # between optimiser steps, DDP need not all-reduce gradients
     context = contextlib.nullcontext() if sync else accelerator.no_sync(session.model)
     with context:
-        output = session.model(**model_inputs(batch, accelerator.device))
-        terms = session.criterion(output, batch["labels"].to(accelerator.device))
+        criterion = session.criterion
+        inputs = model_inputs(batch, accelerator.device)
+        output = session.model(**inputs, return_attention=criterion.needs_attention)
+        terms = criterion(output, batch["labels"].to(accelerator.device), batch["token_spans"])
         accelerator.backward(terms["total"] / group_size)
     if sync:
         accelerator.clip_grad_norm_(session.model.parameters(), optim.max_grad_norm)
