@@ -23,7 +23,7 @@ import gradio as gr  # noqa: E402
 
 from demo import texts  # noqa: E402
 from demo.callbacks import Callbacks  # noqa: E402
-from demo.service import MAP_SPACES, WHISPER_CHOICES, Explorer, Settings  # noqa: E402
+from demo.service import MAP_SPACES, MAX_BATCH, WHISPER_CHOICES, Explorer, Settings  # noqa: E402
 
 MAX_UPLOAD = "20mb"  # a 30-s WAV at 48 kHz stereo is 11 MB
 # Waiting requests beyond QUEUE_SIZE are refused at once with HTTP 503: the browser shows "This
@@ -31,6 +31,8 @@ MAX_UPLOAD = "20mb"  # a 30-s WAV at 48 kHz stereo is 11 MB
 # full! Please try again."). Both texts are Gradio's own; neither can be set from the app.
 QUEUE_SIZE = int(os.environ.get("MGCMA_QUEUE_SIZE", "32"))
 CONCURRENCY = int(os.environ.get("MGCMA_CONCURRENCY", "2"))  # analyses at once: one per core
+# API requests only wait on the shared batcher (demo/batcher.py): let a whole batch in at once
+API_CONCURRENCY = max(CONCURRENCY, MAX_BATCH)
 
 
 def build(explorer: Explorer) -> gr.Blocks:
@@ -150,7 +152,13 @@ def build(explorer: Explorer) -> gr.Blocks:
             [compare_plot, compare_table],
             api_visibility="undocumented",
         )
-        api_text.submit(calls.api_analyze, [api_audio, api_text], api_out, api_name="analyze")
+        api_text.submit(
+            calls.api_analyze,
+            [api_audio, api_text],
+            api_out,
+            api_name="analyze",
+            concurrency_limit=API_CONCURRENCY,
+        )
         walk.wire(demo)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
     return demo

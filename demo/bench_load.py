@@ -8,15 +8,24 @@ Starts demo/app.py in a subprocess on 127.0.0.1 (as demo/bench_ui.py does) and c
 First a few requests one after another give the single-request latency; then `--clients` clients
 send `--requests` requests each at once (throughput, p50/p95 latency, errors); then
 `--memory-requests` requests one after another show whether the server's memory grows. The
-server's resident memory (its process and children) is sampled throughout. Prints figures only;
-asserts nothing (tests/test_load.py runs a short load with `drive_load`).
+server's resident memory (its process and children) is sampled throughout, and the CPU time the
+server and the clients spend per request during the load is printed with the bound it sets: on
+C cores, N clients that wait for each answer cannot see a mean latency below N × (CPU per
+request) / C. Prints figures only; asserts nothing (tests/test_load.py runs a short load with
+`drive_load`).
+
+The clients share one TLS context: gradio_client opens a fresh httpx client per request, and
+httpx would otherwise parse the CA bundle every time (half of a client's CPU, measured with
+py-spy), which a loopback benchmark must not charge to the server.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import os
 import shlex
+import ssl
 import statistics
 import sys
 import tempfile
@@ -75,12 +84,14 @@ def drive_load(
     from gradio_client import Client, handle_file
 
     result, lock = LoadResult(), threading.Lock()
+    tls = ssl.create_default_context()  # built once: see the module docstring
     deadline = time.monotonic() + timeout_s
     ready = threading.Barrier(clients + 1)
 
     def client_loop(index: int) -> None:
         try:
-            client = Client(url, verbose=False, download_files=False)
+            # ssl_verify goes to httpx's `verify`, which takes a ready SSLContext as well
+            client = Client(url, verbose=False, download_files=False, ssl_verify=tls)
         except Exception as error:  # noqa: BLE001 - a failed connect is one of the figures
             client, failure = None, f"connect: {type(error).__name__}: {error}"
         try:
@@ -120,6 +131,23 @@ def drive_load(
         thread.join(max(0.0, deadline - time.monotonic()) + 30)
     result.elapsed_s = time.perf_counter() - started
     return result
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its children (0 once it has gone)."""
+    try:
+        process = psutil.Process(pid)
+        family = [process, *process.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for member in family:
+        try:
+            times = member.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
 
 
 def server_rss(pid: int) -> int:
@@ -209,7 +237,11 @@ def run_phases(args, url: str, inputs: list[tuple[str, str]], pid: int) -> dict:
     figures = {"idle_rss": server_rss(pid)}
     single = drive_load(url, inputs, 1, 1 + SINGLE_RUNS, args.timeout)
     figures["single"] = LoadResult(single.latencies_s[1:], single.errors, single.not_sent)
+    cpu_before = cpu_seconds(pid), cpu_seconds(os.getpid())
     figures["load"] = drive_load(url, inputs, args.clients, args.requests, args.timeout)
+    served = max(len(figures["load"].latencies_s), 1)
+    figures["server_cpu_s"] = (cpu_seconds(pid) - cpu_before[0]) / served
+    figures["client_cpu_s"] = (cpu_seconds(os.getpid()) - cpu_before[1]) / served
     figures["after_load_rss"] = server_rss(pid)
     if args.memory_requests > 0:
         drive_load(url, inputs, 1, MEMORY_WARMUP, args.timeout)
@@ -244,6 +276,15 @@ def report(args, argv, start_s: float, figures: dict) -> None:
     print(
         f"latency:     p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
         f"p95 / single {p95 / single_s:.1f}×"
+    )
+    cores = len(os.sched_getaffinity(0))
+    cpu = figures["server_cpu_s"] + figures["client_cpu_s"]
+    floor_s = args.clients * cpu / cores
+    print(
+        f"CPU per request under load: server {figures['server_cpu_s'] * 1000:.0f} ms, clients "
+        f"{figures['client_cpu_s'] * 1000:.0f} ms; on {cores} cores {args.clients} clients "
+        f"cannot see a mean latency below {floor_s * 1000:.0f} ms ({floor_s / single_s:.1f}× "
+        "single)"
     )
     for message, count in collections.Counter(single.errors + load.errors).most_common(5):
         print(f"  error ×{count}: {message[:300]}")

@@ -17,12 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from demo import plots
+from demo.batcher import Batcher
 from mgcma.analysis import Analysis, AnalysisError, Analyzer
 from mgcma.asr import TYPE_INSTEAD, Transcriber, TranscriberError
 from mgcma.audio import Audio, AudioError, load_audio, rms_dbfs
 from mgcma.bank import BankError, ReferenceBank
 from mgcma.checkpoint import CheckpointError, load_model
 from mgcma.config import VARIANTS
+from mgcma.constants import SAMPLE_RATE
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "assets"
@@ -31,6 +33,7 @@ SILENT_DBFS = -60.0  # quieter than this is no speech: speech recorded at all si
 WHISPER_CHOICES = ("tiny", "base", "small")
 MAP_SPACES = ("speech & text (instance space)", "fused")
 NEIGHBOURS = 6  # nearest bank utterances shown
+MAX_BATCH = int(os.environ.get("MGCMA_MAX_BATCH", "16"))  # requests sharing one forward pass
 DISPLAY_POINTS = 1200  # bank utterances drawn on the maps (searches still use the whole bank):
 # every drawn point travels to the browser and is rendered there, on every request
 
@@ -106,6 +109,11 @@ class Explorer:
         self._ablations: dict[str, Analyzer | None] = {}
         self._transcribers: dict[str, Transcriber] = {}
         self._lock = threading.Lock()
+        # concurrent requests are analysed together; each still gets its own result or error
+        self.batcher = Batcher(
+            lambda items: self.analyzer.analyze_many(items, batch_size=MAX_BATCH, errors="return"),
+            max_batch=MAX_BATCH,
+        )
         self.analyzer.analyze(np.zeros(16000, dtype=np.float32) + 1e-3, 16000, "warm up")
 
     def whisper_status(self, name: str | None = None) -> str:
@@ -182,7 +190,7 @@ class Explorer:
             if not text:
                 raise UserFacingError(f"{status} Type the transcript to analyse this clip.")
         try:
-            analysis = self.analyzer.analyze(clip, text=text, words=words)
+            analysis = self.batcher((clip, SAMPLE_RATE, text, words))
         except (AnalysisError, AudioError, ValueError) as error:
             raise UserFacingError(str(error)) from error
         analysis.notes = notes + analysis.notes

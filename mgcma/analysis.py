@@ -129,16 +129,47 @@ class Analyzer:
         """
         return self.analyze_many([(waveform, sample_rate, text, words)])[0]
 
-    def analyze_many(self, items: Sequence[tuple], batch_size: int = 8) -> list[Analysis]:
-        """Analyse `(waveform, sample_rate, text[, words])` tuples in padded batches."""
-        prepared = [self._prepare(*item) for item in items]
-        results: list[Analysis] = []
+    def analyze_many(
+        self, items: Sequence[tuple], batch_size: int = 8, errors: str = "raise"
+    ) -> list[Analysis]:
+        """Analyse `(waveform, sample_rate, text[, words])` tuples in padded batches.
+
+        errors : "raise" stops at the first bad item; "return" puts the item's exception in its
+            place and analyses the rest (a server batching several users' requests must not fail
+            one request for another's bad clip)
+        """
+        if errors not in ("raise", "return"):
+            raise ValueError(f"errors must be 'raise' or 'return', got {errors!r}")
+        results: list = [None] * len(items)
+        prepared = []  # (index, prepared item)
+        for index, item in enumerate(items):
+            try:
+                prepared.append((index, self._prepare(*item)))
+            except Exception as error:
+                if errors == "raise":
+                    raise
+                results[index] = error
         for start in range(0, len(prepared), batch_size):
-            results.extend(self._run(prepared[start : start + batch_size]))
+            chunk = prepared[start : start + batch_size]
+            try:
+                outputs = self._run([item for _, item in chunk])
+            except Exception:
+                if errors == "raise" or len(chunk) == 1:
+                    raise
+                outputs = [self._run_alone(item) for _, item in chunk]  # find the one that fails
+            for (index, _), output in zip(chunk, outputs, strict=True):
+                results[index] = output
         if self.bank is not None:
             for analysis in results:
-                self.bank.annotate(analysis)
+                if isinstance(analysis, Analysis):
+                    self.bank.annotate(analysis)
         return results
+
+    def _run_alone(self, item: dict) -> Analysis | Exception:
+        try:
+            return self._run([item])[0]
+        except Exception as error:  # noqa: BLE001 - returned to the caller of this one item
+            return error
 
     def _prepare(self, waveform, sample_rate=SAMPLE_RATE, text="", words=None) -> dict:
         audio = waveform if isinstance(waveform, Audio) else load_audio(waveform, sample_rate)
