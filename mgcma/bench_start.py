@@ -44,13 +44,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--checkpoint", default=str(ROOT / "assets" / "checkpoints" / "compact"))
     parser.add_argument("--bank", default=str(ROOT / "assets" / "bank"), help="'' for none")
     parser.add_argument("--clip", default=str(ROOT / "assets" / "examples" / "01-neutral-both.wav"))
-    parser.add_argument("--text", default="Honestly, my brother is seated right now.")
+    parser.add_argument("--text", default="", help="default: the clip's examples.jsonl entry")
     parser.add_argument("--runs", type=int, default=5)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.text = args.text or _example_text(Path(args.clip))
     runs = []
     for _ in range(args.runs):
         command = [sys.executable, "-c", CHILD, args.checkpoint, args.bank, args.clip, args.text]
@@ -68,6 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  first analysis                       {median['first']:.2f} s")
     print(f"  load + first analysis                {median['load'] + median['first']:.2f} s")
     return 0
+
+
+def _example_text(clip: Path) -> str:
+    index = clip.parent / "examples.jsonl"
+    rows = [json.loads(line) for line in index.read_text().splitlines() if line.strip()]
+    return next(row["text"] for row in rows if row["audio"] == clip.name)
 
 
 if __name__ == "__main__":

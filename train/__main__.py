@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "examples": ("train.examples", "pick the app's example clips from a synthetic corpus"),
     "token-score": ("train.token_score", "share of each word's attention inside its spoken span"),
     "bench": ("train.bench", "training throughput and the encoders' share of step time"),
+    "export": ("train.export", "write a run's checkpoint for shipping (float16 weights)"),
 }
 
 
