@@ -1,4 +1,4 @@
-"""Dynamic batching of concurrent requests: shared forward passes, per-request results and errors."""
+"""Dynamic batching of concurrent requests: shared forward passes, per-request results."""
 
 import threading
 import time

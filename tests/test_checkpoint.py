@@ -137,3 +137,20 @@ def test_hub_id_offline_without_cache_is_refused_clearly(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
     with pytest.raises(CheckpointError, match="not in the Hugging Face cache"):
         load_model("someone/mgcma-compact")
+
+
+def test_export_stores_half_precision_weights_that_predict_the_same(tiny_model, tmp_path, capsys):
+    from train.__main__ import main
+
+    source = tiny_model.save_pretrained(tmp_path / "run-best")
+    assert main(["export", "--checkpoint", str(source), "--out", str(tmp_path / "shipped")]) == 0
+    assert "float16" in capsys.readouterr().out
+    stored = load_file(tmp_path / "shipped" / "model.safetensors")
+    assert {t.dtype for t in stored.values() if t.is_floating_point()} == {torch.float16}
+    shipped = load_model(tmp_path / "shipped")
+    assert next(shipped.parameters()).dtype == torch.float32  # computed in float32
+    assert json.loads((tmp_path / "shipped" / "config.json").read_text())["weights_dtype"] == (
+        "float16"
+    )
+    before, after = _outputs(tiny_model.eval()), _outputs(shipped.eval())
+    assert torch.allclose(before.logits.softmax(-1), after.logits.softmax(-1), atol=2e-3)

@@ -200,6 +200,17 @@ def test_ablate_writes_one_table_with_a_row_per_variant(tiny_corpus, tmp_path):
     assert text_only["variant"] == "text_only"
     assert not any((tmp_path / "ablate" / "text_only").rglob("speech_encoder*"))
 
+    # --report-only tabulates what is finished and trains nothing
+    from train.ablate import report_finished
+
+    assert report_finished(_load(path), tmp_path / "ablate", ["full", "text_only"]) == table
+    (tmp_path / "ablate" / "text_only" / "fold-g2" / "result.json").unlink()
+    partial = report_finished(_load(path), tmp_path / "ablate", ["full", "text_only"])
+    assert "folds as listed" in partial
+    assert "| MGCMA (all three granularities) | g1, g2 |" in partial
+    assert "| text only | g1 |" in partial
+    assert not (tmp_path / "ablate" / "text_only" / "fold-g2" / "result.json").exists()
+
 
 def test_token_score_counts_attention_inside_true_word_spans():
     import numpy as np

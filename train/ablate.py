@@ -3,6 +3,8 @@
 Variants: full, without distribution, without instance, without token alignment, speech only,
 text only; each is `config.ablation(variant)` of the same experiment, with the same folds and
 seed. Writes RUN/<variant>/ (a cross-validation each) and RUN/ablation.md / ablation.json.
+`--report-only` trains nothing: it tabulates the folds finished so far (a long ablation can be
+run fold by fold, across sessions, with `--folds g1 --resume`, then `--folds g2 --resume`, …).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 from pathlib import Path
 
 from mgcma.config import VARIANTS
-from train.cv import cross_validate
+from train.cv import cross_validate, summarise
 from train.report import pm
 from train.settings import Experiment, load_experiment
 
@@ -33,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset")
     parser.add_argument("--folds", default="", help="comma-separated groups (default: all)")
     parser.add_argument("--resume", action="store_true", help="skip finished folds")
+    parser.add_argument("--report-only", action="store_true", help="tabulate finished folds")
     parser.add_argument("--quiet", action="store_true")
 
 
@@ -41,7 +44,10 @@ def main(args: argparse.Namespace, overrides: list[str]) -> int:
     out = Path(args.out or Path("runs") / f"ablate-{Path(args.config).stem}")
     variants = [v for v in args.variants.split(",") if v]
     folds = [f for f in args.folds.split(",") if f] or None
-    table = ablate(experiment, out, variants, folds, resume=args.resume, progress=not args.quiet)
+    if args.report_only:
+        table = report_finished(experiment, out, variants, folds)
+    else:
+        table = ablate(experiment, out, variants, folds, args.resume, progress=not args.quiet)
     if table is not None:
         print(table)
     return 0
@@ -59,25 +65,49 @@ def ablate(
         report = cross_validate(variant_experiment, Path(out) / variant, folds, resume, progress)
         if report is not None:
             reports[variant] = report
+    return _write(reports, experiment, Path(out))
+
+
+def report_finished(experiment: Experiment, out: Path, variants, folds=None) -> str | None:
+    """The table of every fold already finished under `out` (nothing is trained)."""
+    reports = {}
+    for variant in variants:
+        found = sorted(Path(out, variant).glob("fold-*/result.json"))
+        results = [json.loads(path.read_text()) for path in found]
+        results = [r for r in results if not folds or r["test_group"] in folds]
+        if results:
+            variant_experiment = dataclasses.replace(experiment, variant=variant)
+            reports[variant] = summarise(results, variant_experiment)
+    return _write(reports, experiment, Path(out))
+
+
+def _write(reports: dict[str, dict], experiment: Experiment, out: Path) -> str | None:
     if not reports:
         return None
     table = ablation_table(reports, experiment)
-    (Path(out) / "ablation.md").write_text(table)
-    summary = {v: r["summary"] for v, r in reports.items()}
-    (Path(out) / "ablation.json").write_text(json.dumps(summary, indent=1))
+    (out / "ablation.md").write_text(table)
+    summary = {
+        v: {**r["summary"], "folds": [f["group"] for f in r["folds"]]} for v, r in reports.items()
+    }
+    (out / "ablation.json").write_text(json.dumps(summary, indent=1))
     return table
 
 
 def ablation_table(reports: dict[str, dict], experiment: Experiment) -> str:
-    folds = len(next(iter(reports.values()))["folds"])
+    counts = {len(r["folds"]) for r in reports.values()}
+    folds = f"{counts.pop()} folds" if len(counts) == 1 else "folds as listed"
     lines = [
-        f"Leave-one-group-out cross-validation, {folds} folds; preset `{experiment.preset}`, "
-        f"{experiment.optim.epochs} epochs, seed {experiment.optim.seed}; mean ± std over folds.",
+        f"Leave-one-group-out cross-validation, {folds}; preset `{experiment.preset}`, "
+        f"{experiment.optim.epochs} epochs, seed {experiment.optim.seed}; mean ± std over folds "
+        "(each fold's test group: voices never heard in training).",
         "",
-        "| model | WA % | UA % | macro-F1 % |",
-        "|---|---:|---:|---:|",
+        "| model | held-out groups | WA % | UA % | macro-F1 % |",
+        "|---|---|---:|---:|---:|",
     ]
     for variant, report in reports.items():
         s = report["summary"]
-        lines.append(f"| {LABELS[variant]} | {pm(s['wa'])} | {pm(s['ua'])} | {pm(s['f1'])} |")
+        groups = ", ".join(f["group"] for f in report["folds"])
+        lines.append(
+            f"| {LABELS[variant]} | {groups} | {pm(s['wa'])} | {pm(s['ua'])} | {pm(s['f1'])} |"
+        )
     return "\n".join(lines) + "\n"
