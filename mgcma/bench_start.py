@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -61,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
             return done.returncode
         runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
     median = {key: statistics.median(r[key] for r in runs) for key in ("import", "load", "first")}
-    print(f"machine: {platform.processor() or platform.machine()}, {sys.platform}")
+    cores = len(os.sched_getaffinity(0))
+    system = f"{platform.system()} {platform.release()}"
+    print(f"machine: {cores} cores ({platform.machine()}), {system}")
     print(f"checkpoint: {args.checkpoint}; bank: {args.bank or 'none'}; clip: {args.clip}")
     print(f"median of {args.runs} fresh processes:")
     print(f"  import mgcma (torch, transformers)   {median['import']:.2f} s")
