@@ -95,7 +95,8 @@ def _write(reports: dict[str, dict], experiment: Experiment, out: Path) -> str |
 
 def ablation_table(reports: dict[str, dict], experiment: Experiment) -> str:
     counts = {len(r["folds"]) for r in reports.values()}
-    folds = f"{counts.pop()} folds" if len(counts) == 1 else "folds as listed"
+    count = counts.pop() if len(counts) == 1 else 0
+    folds = f"{count} fold{'s' * (count != 1)}" if count else "folds as listed"
     lines = [
         f"Leave-one-group-out cross-validation, {folds}; preset `{experiment.preset}`, "
         f"{experiment.optim.epochs} epochs, seed {experiment.optim.seed}; mean ± std over folds "
