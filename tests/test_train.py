@@ -196,6 +196,9 @@ def test_ablate_writes_one_table_with_a_row_per_variant(tiny_corpus, tmp_path):
     assert (tmp_path / "ablate" / "ablation.md").read_text() == table
     summary = json.loads((tmp_path / "ablate" / "ablation.json").read_text())
     assert set(summary) == {"full", "text_only"}
+    assert set(summary["full"]["folds"]) == {"g1", "g2"}
+    uas = [fold["ua"] for fold in summary["full"]["folds"].values()]
+    assert summary["full"]["ua"]["mean"] == pytest.approx(sum(uas) / 2)
     text_only = json.loads((tmp_path / "ablate" / "text_only" / "report.json").read_text())
     assert text_only["variant"] == "text_only"
     assert not any((tmp_path / "ablate" / "text_only").rglob("speech_encoder*"))

@@ -86,8 +86,15 @@ def _write(reports: dict[str, dict], experiment: Experiment, out: Path) -> str |
         return None
     table = ablation_table(reports, experiment)
     (out / "ablation.md").write_text(table)
-    summary = {
-        v: {**r["summary"], "folds": [f["group"] for f in r["folds"]]} for v, r in reports.items()
+    summary = {  # per variant: mean ± std, and each fold's figures (enough to merge runs later)
+        variant: {
+            **report["summary"],
+            "folds": {
+                f["group"]: {k: f[k] for k in ("wa", "ua", "f1", "count", "best_epoch")}
+                for f in report["folds"]
+            },
+        }
+        for variant, report in reports.items()
     }
     (out / "ablation.json").write_text(json.dumps(summary, indent=1))
     return table
