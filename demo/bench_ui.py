@@ -214,6 +214,9 @@ def run_browser(url: str, clip: Path, transcript: str, args, shot: tuple | None)
         if shot is not None:
             upload(page, Path(shot[0]))
             time_analysis(page, shot[1])
+            # the figures are drawn; let Gradio finish fading its progress overlays out too
+            page.wait_for_function("!document.querySelector('.pending, .generating')")
+            page.wait_for_timeout(1000)
             page.evaluate("window.scrollTo(0, 0)")
             target = ROOT / "docs" / "screenshot-analyze.png"
             target.parent.mkdir(exist_ok=True)
