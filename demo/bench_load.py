@@ -133,25 +133,8 @@ def drive_load(
     return result
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process and its children (0 once it has gone)."""
-    try:
-        process = psutil.Process(pid)
-        family = [process, *process.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
-    total = 0.0
-    for member in family:
-        try:
-            times = member.cpu_times()
-            total += times.user + times.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
-
-
-def server_rss(pid: int) -> int:
-    """Resident bytes of a process and all its children (0 once it has gone)."""
+def _family_total(pid: int, measure) -> float:
+    """Sum of `measure(process)` over a process and all its children (0 once it has gone)."""
     try:
         process = psutil.Process(pid)
         family = [process, *process.children(recursive=True)]
@@ -160,10 +143,20 @@ def server_rss(pid: int) -> int:
     total = 0
     for member in family:
         try:
-            total += member.memory_info().rss
+            total += measure(member)
         except psutil.NoSuchProcess:
             pass
     return total
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its children (0 once it has gone)."""
+    return float(_family_total(pid, lambda p: sum(p.cpu_times()[:2])))
+
+
+def server_rss(pid: int) -> int:
+    """Resident bytes of a process and all its children (0 once it has gone)."""
+    return int(_family_total(pid, lambda p: p.memory_info().rss))
 
 
 class PeakMemory(threading.Thread):
