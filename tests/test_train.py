@@ -199,6 +199,17 @@ def test_ablate_writes_one_table_with_a_row_per_variant(tiny_corpus, tmp_path):
     assert set(summary["full"]["folds"]) == {"g1", "g2"}
     uas = [fold["ua"] for fold in summary["full"]["folds"].values()]
     assert summary["full"]["ua"]["mean"] == pytest.approx(sum(uas) / 2)
+    # the paired column: full − text only, fold by fold
+    gaps = [
+        summary["full"]["folds"][g]["ua"] - summary["text_only"]["folds"][g]["ua"]
+        for g in ("g1", "g2")
+    ]
+    behind = summary["text_only"]["ua_behind_full"]
+    assert behind["mean"] == pytest.approx(sum(gaps) / 2)
+    assert behind["full_ahead"] == sum(gap > 0 for gap in gaps) and behind["folds"] == 2
+    assert "ua_behind_full" not in summary["full"]
+    assert f"{100 * behind['mean']:+.1f} ± " in table.split("| text only |")[1]
+    assert table.split("| MGCMA (all three granularities) |")[1].splitlines()[0].endswith("| — |")
     text_only = json.loads((tmp_path / "ablate" / "text_only" / "report.json").read_text())
     assert text_only["variant"] == "text_only"
     assert not any((tmp_path / "ablate" / "text_only").rglob("speech_encoder*"))
