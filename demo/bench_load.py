@@ -1,7 +1,7 @@
 """How the app holds up under load: concurrent API clients, then a long sequential run for leaks.
 
     python demo/bench_load.py [--checkpoint DIR] [--clients 16] [--requests 20] [--timeout 600]
-                              [--memory-requests 500]
+                              [--memory-requests 500] [--client-processes P]
 
 Starts demo/app.py in a subprocess on 127.0.0.1 (as demo/bench_ui.py does) and calls its
 `/analyze` endpoint with gradio_client, each request one shipped example clip and its transcript.
@@ -16,14 +16,18 @@ request) / C. Prints figures only; asserts nothing (tests/test_load.py runs a sh
 
 The clients share one TLS context: gradio_client opens a fresh httpx client per request, and
 httpx would otherwise parse the CA bundle every time (half of a client's CPU, measured with
-py-spy), which a loopback benchmark must not charge to the server.
+py-spy), which a loopback benchmark must not charge to the server. The clients run as threads of
+`--client-processes` processes (default: half the cores), so that on a machine with many cores
+the clients' own interpreter lock does not set the throughput.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import multiprocessing
 import os
+import queue
 import shlex
 import ssl
 import statistics
@@ -55,6 +59,7 @@ class LoadResult:
     errors: list[str] = field(default_factory=list)
     not_sent: int = 0  # requests skipped because the time limit had passed
     elapsed_s: float = 0.0
+    client_cpu_s: float = 0.0  # CPU the clients' processes spent during the run
 
     @property
     def throughput(self) -> float:
@@ -70,6 +75,7 @@ def drive_load(
     clients: int,
     requests: int,
     timeout_s: float,
+    processes: int = 1,
 ) -> LoadResult:
     """`clients` gradio_client clients each calling `/analyze` `requests` times, all at once.
 
@@ -80,13 +86,67 @@ def drive_load(
     clients, requests : how many clients, and requests per client.
     timeout_s : the whole run's time limit; a request still running then counts as an error and
         no new one is sent.
+    processes : client processes the clients are spread over (1: threads of this process).
+        A gradio_client request costs tens of milliseconds of Python CPU, and threads of one
+        process share one interpreter lock: on a machine with many cores, clients in one
+        process would measure themselves rather than the server.
     """
+    deadline = time.monotonic() + timeout_s  # CLOCK_MONOTONIC: the same clock in every process
+    processes = max(1, min(processes, clients))
+    if processes == 1:
+        return _drive_threads(url, inputs, range(clients), requests, deadline, None)
+    context = multiprocessing.get_context("spawn")  # no fork of a process running threads
+    start, answers = context.Barrier(processes + 1), context.Queue()
+    workers = [
+        context.Process(
+            target=_client_process,
+            args=(answers, url, inputs, range(i, clients, processes), requests, deadline, start),
+            daemon=True,
+        )
+        for i in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        start.wait(timeout_s)  # the clock starts once every client everywhere has connected
+    except threading.BrokenBarrierError:
+        pass
+    started = time.perf_counter()
+    parts = []
+    for _ in workers:
+        try:
+            parts.append(answers.get(timeout=max(0.0, deadline - time.monotonic()) + 60))
+        except queue.Empty:
+            break
+    accounted = sum(len(p.latencies_s) + len(p.errors) + p.not_sent for p in parts)
+    if accounted < clients * requests:  # a client process died or hung: its requests failed
+        lost = ["a client process gave no answer"] * (clients * requests - accounted)
+        parts.append(LoadResult(errors=lost))
+    elapsed_s = time.perf_counter() - started
+    for worker in workers:
+        worker.join(10)
+        if worker.is_alive():
+            worker.kill()
+    return LoadResult(
+        latencies_s=[t for part in parts for t in part.latencies_s],
+        errors=[e for part in parts for e in part.errors],
+        not_sent=sum(part.not_sent for part in parts),
+        elapsed_s=elapsed_s,
+        client_cpu_s=sum(part.client_cpu_s for part in parts),
+    )
+
+
+def _client_process(answers, *args) -> None:
+    answers.put(_drive_threads(*args))
+
+
+def _drive_threads(url, inputs, indices, requests: int, deadline: float, start) -> LoadResult:
+    """One thread per client index; `start` (a barrier shared with other processes) or None."""
     from gradio_client import Client, handle_file
 
     result, lock = LoadResult(), threading.Lock()
     tls = ssl.create_default_context()  # built once: see the module docstring
-    deadline = time.monotonic() + timeout_s
-    ready = threading.Barrier(clients + 1)
+    ready = threading.Barrier(len(indices) + 1)
 
     def client_loop(index: int) -> None:
         try:
@@ -95,7 +155,7 @@ def drive_load(
         except Exception as error:  # noqa: BLE001 - a failed connect is one of the figures
             client, failure = None, f"connect: {type(error).__name__}: {error}"
         try:
-            ready.wait(timeout_s)
+            ready.wait(max(0.0, deadline - time.monotonic()))
         except threading.BrokenBarrierError:
             pass  # another client never connected: start anyway
         for number in range(requests):
@@ -119,17 +179,20 @@ def drive_load(
             with lock:
                 result.latencies_s.append(time.perf_counter() - started)
 
-    threads = [threading.Thread(target=client_loop, args=(i,), daemon=True) for i in range(clients)]
+    threads = [threading.Thread(target=client_loop, args=(i,), daemon=True) for i in indices]
     for thread in threads:
         thread.start()
-    try:
-        ready.wait(timeout_s)  # the clock starts once every client has connected
-    except threading.BrokenBarrierError:
-        pass
-    started = time.perf_counter()
+    for barrier in (ready, start):  # this process's clients, then everyone's
+        try:
+            if barrier is not None:
+                barrier.wait(max(0.0, deadline - time.monotonic()))
+        except threading.BrokenBarrierError:
+            pass
+    started, cpu_started = time.perf_counter(), time.process_time()
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()) + 30)
     result.elapsed_s = time.perf_counter() - started
+    result.client_cpu_s = time.process_time() - cpu_started
     return result
 
 
@@ -196,6 +259,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=500,
         help="sequential requests for the leak check (0: skip)",
     )
+    parser.add_argument(
+        "--client-processes",
+        type=int,
+        default=max(1, len(os.sched_getaffinity(0)) // 2),
+        help="processes the clients are spread over (default: half the cores; see drive_load)",
+    )
     parser.add_argument("--port", type=int, default=0, help="0: any free port")
     return parser.parse_args(argv)
 
@@ -230,11 +299,13 @@ def run_phases(args, url: str, inputs: list[tuple[str, str]], pid: int) -> dict:
     figures = {"idle_rss": server_rss(pid)}
     single = drive_load(url, inputs, 1, 1 + SINGLE_RUNS, args.timeout)
     figures["single"] = LoadResult(single.latencies_s[1:], single.errors, single.not_sent)
-    cpu_before = cpu_seconds(pid), cpu_seconds(os.getpid())
-    figures["load"] = drive_load(url, inputs, args.clients, args.requests, args.timeout)
-    served = max(len(figures["load"].latencies_s), 1)
-    figures["server_cpu_s"] = (cpu_seconds(pid) - cpu_before[0]) / served
-    figures["client_cpu_s"] = (cpu_seconds(os.getpid()) - cpu_before[1]) / served
+    cpu_before = cpu_seconds(pid)
+    figures["load"] = load = drive_load(
+        url, inputs, args.clients, args.requests, args.timeout, args.client_processes
+    )
+    served = max(len(load.latencies_s), 1)
+    figures["server_cpu_s"] = (cpu_seconds(pid) - cpu_before) / served
+    figures["client_cpu_s"] = load.client_cpu_s / served
     figures["after_load_rss"] = server_rss(pid)
     if args.memory_requests > 0:
         drive_load(url, inputs, 1, MEMORY_WARMUP, args.timeout)
@@ -262,7 +333,8 @@ def report(args, argv, start_s: float, figures: dict) -> None:
     print(
         f"load: {args.clients} clients × {args.requests} requests = {total}; "
         f"{len(load.latencies_s)} ok, {len(load.errors)} errors, {load.not_sent} not sent "
-        f"(time limit {args.timeout:.0f} s), {load.elapsed_s:.1f} s"
+        f"(time limit {args.timeout:.0f} s), {load.elapsed_s:.1f} s; clients in "
+        f"{min(args.client_processes, args.clients)} process(es)"
     )
     print(f"throughput:  {load.throughput:.2f} req/s")
     p50, p95 = load.percentile_s(50), load.percentile_s(95)

@@ -22,6 +22,15 @@ def test_eight_clients_at_once_all_get_their_analysis(app_url, app_assets):
     assert len(result.latencies_s) == 40 and result.not_sent == 0
 
 
+def test_clients_spread_over_processes_are_all_counted(app_url, app_assets):
+    result = drive_load(
+        app_url, _inputs(app_assets), clients=4, requests=3, timeout_s=300, processes=2
+    )
+    assert result.errors == []
+    assert len(result.latencies_s) == 12 and result.not_sent == 0
+    assert result.client_cpu_s > 0 and result.elapsed_s > 0
+
+
 def test_a_full_queue_says_busy_and_the_server_keeps_answering(app_assets):
     from gradio_client import Client, handle_file
 
