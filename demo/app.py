@@ -106,7 +106,11 @@ def build(explorer: Explorer) -> gr.Blocks:
             gr.Markdown(texts.COMPARE_HELP)
             compare_button = gr.Button("Compare the Analyze tab's input across checkpoints")
             compare_plot = gr.Plot(label="Probabilities per checkpoint")
-            compare_table = gr.Dataframe(label="Per checkpoint")
+            compare_table = gr.Dataframe(
+                label="Per checkpoint",
+                headers=["checkpoint", "prediction", *explorer.model.emotions],
+                interactive=False,
+            )
             gr.Markdown(texts.cv_table())
         with gr.Tab("About", id="about"):
             gr.Markdown(texts.model_card())
