@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `demo` and `mgcm
 import gradio as gr  # noqa: E402
 
 from demo import texts  # noqa: E402
+from demo.api_json import plain_json  # noqa: E402
 from demo.callbacks import Callbacks  # noqa: E402
 from demo.service import MAP_SPACES, MAX_BATCH, WHISPER_CHOICES, Explorer, Settings  # noqa: E402
 
@@ -117,7 +118,7 @@ def build(explorer: Explorer) -> gr.Blocks:
         # hidden components behind the documented API endpoint
         api_audio = gr.Audio(type="filepath", visible=False)
         api_text = gr.Textbox(visible=False)
-        api_out = gr.JSON(visible=False)
+        api_out = plain_json(visible=False)
 
         # -- wiring ---------------------------------------------------------------------------
         analysis_outputs = [

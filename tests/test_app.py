@@ -40,6 +40,71 @@ def test_api_analyze_returns_the_analysis(client, app_assets):
     assert 0 <= result["percentiles"]["w2_distance"] <= 100
 
 
+def test_api_result_is_the_analysis_computed_in_process(client, app_assets):
+    """Served JSON (plain_json, not gr.JSON) carries every field of the analysis unchanged."""
+    from gradio_client import handle_file
+
+    from demo.service import Explorer, Settings
+
+    audio, text = _example(app_assets)
+    served = client.predict(handle_file(str(audio)), text, api_name="/analyze")
+    explorer = Explorer(
+        Settings(
+            checkpoint=str(app_assets / "checkpoints" / "compact"),
+            bank=str(app_assets / "bank"),
+            examples=str(app_assets / "examples"),
+        )
+    )
+    analysis, _ = explorer.analyze(str(audio), text)
+    local = json.loads(json.dumps(analysis.to_dict()))
+    assert set(served) == set(local)
+    _assert_close(served, local)
+
+
+def _assert_close(a, b) -> None:
+    """Equal JSON values, numbers within 1e-5 (the server runs torch with its own threads)."""
+    if isinstance(a, dict):
+        assert set(a) == set(b)
+        for key in a:
+            _assert_close(a[key], b[key])
+    elif isinstance(a, list):
+        assert len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            _assert_close(x, y)
+    elif isinstance(a, float) or isinstance(b, float):
+        assert a == pytest.approx(b, abs=1e-5)
+    else:
+        assert a == b
+
+
+def test_api_output_sends_what_gr_json_sends():
+    """plain_json skips gr.JSON's per-number validation, not a byte of what goes out."""
+    import gradio as gr
+    import orjson
+    from gradio.server_messages import ProcessCompletedMessage
+
+    from demo.api_json import plain_json
+
+    value = {
+        "label": "sad",
+        "probs": {"neutral": 0.1, "happy": 0.2, "angry": 0.0, "sad": 0.7},
+        "attention": [[[0.25, 0.75], [1.0, 0.0]]],
+        "w2_distance": None,
+        "notes": ["<script>alert(1)</script>", "é 😀"],
+        "frames": 3,
+    }
+
+    def sent(component) -> bytes:
+        message = ProcessCompletedMessage(
+            event_id="e", output={"data": [component.postprocess(value)]}, success=True
+        )
+        return orjson.dumps(message.model_dump(), default=str)
+
+    assert sent(plain_json()) == sent(gr.JSON())
+    assert orjson.loads(sent(plain_json()))["output"]["data"] == [value]
+    assert plain_json().postprocess(None) is None
+
+
 def test_bad_file_gets_a_message_and_the_next_request_succeeds(client, app_assets, tmp_path):
     from gradio_client import handle_file
 
