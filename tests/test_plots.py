@@ -44,8 +44,13 @@ def test_prediction_bars_fused_only_and_with_modalities():
     assert list(fig.layout.xaxis.range) == [0, 100]
     assert "angry" in fig.layout.title.text
 
+    assert list(fig.data[0].marker.color) == [plots.EMOTION_COLORS[e] for e in EMOTIONS]
+
     fig = plots.prediction_bars(PROBS, speech_probs=PROBS, text_probs=PROBS)
     assert [trace.name for trace in fig.data] == ["fused (MGCMA)", "speech only", "text only"]
+    # grouped: one colour per source (its legend swatch), a different one for each source
+    colors = [trace.marker.color for trace in fig.data]
+    assert all(isinstance(color, str) for color in colors) and len(set(colors)) == 3
 
 
 def test_prediction_bars_rejects_mismatched_emotions():

@@ -69,15 +69,17 @@ def prediction_bars(
     """
     fused = _check_probs("probs", probs)
     emotions = _emotion_order(fused)
-    fig = go.Figure(
-        _probability_trace("fused (MGCMA)", fused, emotions, list(map(_color, emotions)))
-    )
-    for kind, given in (("speech", speech_probs), ("text", text_probs)):
-        if given is not None:
-            values = _check_probs(f"{kind}_probs", given, fused)
-            fig.add_trace(
-                _probability_trace(f"{kind} only", values, emotions, MODALITY_COLORS[kind])
-            )
+    others = {
+        kind: _check_probs(f"{kind}_probs", given, fused)
+        for kind, given in (("speech", speech_probs), ("text", text_probs))
+        if given is not None
+    }
+    # alone, the bars wear their emotions' colours; beside other sources, each source has one
+    # colour, so that a bar's colour is its legend entry's
+    colors = MODALITY_COLORS["fused"] if others else list(map(_color, emotions))
+    fig = go.Figure(_probability_trace("fused (MGCMA)", fused, emotions, colors))
+    for kind, values in others.items():
+        fig.add_trace(_probability_trace(f"{kind} only", values, emotions, MODALITY_COLORS[kind]))
     top = max(fused, key=fused.get)
     title = f"Predicted emotion: {top} ({100 * fused[top]:.0f}%)"
     if len(fig.data) > 1:
