@@ -91,7 +91,7 @@ def build(explorer: Explorer) -> gr.Blocks:
                     label="Nearest utterances in the bank",
                     scale=2,
                     headers=["transcript", "emotion", "distance", "speaker"],
-                    column_widths=["52%", "16%", "14%", "18%"],
+                    column_widths=["41%", "18%", "20%", "21%"],
                     wrap=True,
                 )
             gr.Markdown(texts.DISTRIBUTION_HELP)

@@ -33,6 +33,7 @@ SILENT_DBFS = -60.0  # quieter than this is no speech: speech recorded at all si
 WHISPER_CHOICES = ("tiny", "base", "small")
 MAP_SPACES = ("speech & text (instance space)", "fused")
 NEIGHBOURS = 6  # nearest bank utterances shown
+SAME_CLIP_DISTANCE = 5e-5  # cosine distance that rounds to 0.0000: the same utterance
 MAX_BATCH = int(os.environ.get("MGCMA_MAX_BATCH", "16"))  # requests sharing one forward pass
 DISPLAY_POINTS = 1200  # bank utterances drawn on the maps (searches still use the whole bank):
 # every drawn point travels to the browser and is rendered there, on every request
@@ -88,6 +89,14 @@ def load_examples(directory: str | Path) -> list[Example]:
                 Example(**{k: row[k] for k in Example.__dataclass_fields__ if k in row})
             )
     return examples
+
+
+def _own(neighbour: dict) -> str:
+    """A neighbour's transcript, marked when it is the analysed clip itself (distance 0 to 4
+    decimals: the examples, for one, are utterances of the bank)."""
+    if neighbour["distance"] < SAME_CLIP_DISTANCE:
+        return f"{neighbour['text']} (this very clip: it is in the bank)"
+    return neighbour["text"]
 
 
 class Explorer:
@@ -274,7 +283,7 @@ class Explorer:
             neighbours = analysis.neighbours or []
             title = "Fused representation: what the classifier sees"
         figure = plots.instance_map(xy, labels, points, neighbours, bank_text=texts, title=title)
-        rows = [[n["text"], n["label"], n["distance"], n["speaker"]] for n in neighbours]
+        rows = [[_own(n), n["label"], n["distance"], n["speaker"]] for n in neighbours]
         return figure, rows
 
     def example_words(self, audio) -> list | None:

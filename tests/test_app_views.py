@@ -11,6 +11,8 @@ from demo.callbacks import Callbacks
 from demo.service import MAP_SPACES, Explorer, Settings, write_html, write_json
 from demo.walkthrough import TITLES, Walkthrough
 
+THIS_CLIP = "(this very clip: it is in the bank)"
+
 
 @pytest.fixture(scope="module")
 def explorer(app_assets):
@@ -58,6 +60,10 @@ def test_both_maps_and_the_downloads(explorer, tmp_path):
     for space in MAP_SPACES:
         figure, rows = explorer.instance_view(analysis, space)
         assert figure is not None and rows and len(rows[0]) == 4
+        # the example is one of the bank's utterances: its nearest neighbour is itself, said so
+        assert rows[0][2] == 0 and rows[0][0] == f"{example.text} {THIS_CLIP}"
+        assert [row[0].endswith(THIS_CLIP) for row in rows] == [row[2] == 0 for row in rows]
+        assert sum(row[2] == 0 for row in rows) == 1
     document = json.loads(open(write_json(analysis)).read())
     assert document["label"] == analysis.label
     page = open(write_html(explorer.figures(analysis, clip))).read()
