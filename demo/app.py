@@ -23,7 +23,7 @@ import gradio as gr  # noqa: E402
 
 from demo import texts  # noqa: E402
 from demo.api_json import plain_json  # noqa: E402
-from demo.callbacks import Callbacks  # noqa: E402
+from demo.callbacks import Callbacks, compare_headers  # noqa: E402
 from demo.service import MAP_SPACES, MAX_BATCH, WHISPER_CHOICES, Explorer, Settings  # noqa: E402
 
 MAX_UPLOAD = "20mb"  # a 30-s WAV at 48 kHz stereo is 11 MB
@@ -109,7 +109,7 @@ def build(explorer: Explorer) -> gr.Blocks:
             compare_plot = gr.Plot(label="Probabilities per checkpoint")
             compare_table = gr.Dataframe(
                 label="Per checkpoint",
-                headers=["checkpoint", "prediction", *explorer.model.emotions],
+                headers=compare_headers(explorer.model.emotions),
                 interactive=False,
             )
             gr.Markdown(texts.cv_table())

@@ -52,6 +52,11 @@ def _notes(analysis) -> str:
     return "\n".join(lines)
 
 
+def compare_headers(emotions) -> list[str]:
+    """Column names of the Compare tab's table: probabilities in %, as in its chart."""
+    return ["checkpoint", "prediction", *(f"{e} %" for e in emotions)]
+
+
 class Callbacks:
     def __init__(self, explorer: Explorer) -> None:
         self.explorer = explorer
@@ -115,13 +120,16 @@ class Callbacks:
     def compare(self, audio, transcript):
         rows = self.explorer.compare(audio, transcript)
         figure = plots.variant_bars(rows)
-        table = [
-            [r["variant"], r["label"], *(round(r[e], 3) for e in self.explorer.model.emotions)]
+        emotions = self.explorer.model.emotions
+        table = [  # the chart's names and units
+            [
+                plots.VARIANT_NAMES.get(r["variant"], r["variant"]),
+                r["label"],
+                *(round(100 * r[e], 1) for e in emotions),
+            ]
             for r in rows
         ]
-        return figure, gr.Dataframe(
-            value=table, headers=["checkpoint", "prediction", *self.explorer.model.emotions]
-        )
+        return figure, gr.Dataframe(value=table, headers=compare_headers(emotions))
 
     @user_errors
     def api_analyze(self, audio, transcript):

@@ -8,6 +8,7 @@ import gradio as gr
 import pytest
 
 from demo.callbacks import Callbacks
+from demo.plots import VARIANT_NAMES
 from demo.service import MAP_SPACES, Explorer, Settings, write_html, write_json
 from demo.walkthrough import TITLES, Walkthrough
 
@@ -51,6 +52,13 @@ def test_compare_runs_the_input_through_each_shipped_checkpoint(explorer):
         assert sum(row[e] for e in explorer.model.emotions) == pytest.approx(1.0, abs=1e-5)
     figure, table = Callbacks(explorer).compare(example.audio, example.text)
     assert len(figure.data) == len(explorer.model.emotions)
+    # the table says what the chart says: the chart's checkpoint names, probabilities in %
+    names = [VARIANT_NAMES[row["variant"]] for row in rows]
+    assert [line[0] for line in table.value["data"]] == names == list(figure.data[0].x)
+    assert table.value["headers"][2:] == [f"{e} %" for e in explorer.model.emotions]
+    for line, row in zip(table.value["data"], rows, strict=True):
+        assert line[1] == row["label"]
+        assert line[2:] == pytest.approx([100 * row[e] for e in explorer.model.emotions], abs=0.05)
 
 
 def test_both_maps_and_the_downloads(explorer, tmp_path):
