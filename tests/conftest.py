@@ -193,6 +193,21 @@ def start_app(assets: Path, port: int, **env) -> subprocess.Popen:
     raise RuntimeError("the app did not serve its page within 120 s")
 
 
+@pytest.fixture(scope="module")
+def explorer(app_assets):
+    """The app's loaded models and data in-process, on the tiny assets."""
+    from demo.service import Explorer, Settings
+
+    return Explorer(
+        Settings(
+            checkpoint=str(app_assets / "checkpoints" / "compact"),
+            bank=str(app_assets / "bank"),
+            examples=str(app_assets / "examples"),
+            whisper="tiny",
+        )
+    )
+
+
 @pytest.fixture(scope="session")
 def app_url(app_assets):
     port = free_port()

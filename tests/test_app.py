@@ -40,21 +40,12 @@ def test_api_analyze_returns_the_analysis(client, app_assets):
     assert 0 <= result["percentiles"]["w2_distance"] <= 100
 
 
-def test_api_result_is_the_analysis_computed_in_process(client, app_assets):
+def test_api_result_is_the_analysis_computed_in_process(client, app_assets, explorer):
     """Served JSON (plain_json, not gr.JSON) carries every field of the analysis unchanged."""
     from gradio_client import handle_file
 
-    from demo.service import Explorer, Settings
-
     audio, text = _example(app_assets)
     served = client.predict(handle_file(str(audio)), text, api_name="/analyze")
-    explorer = Explorer(
-        Settings(
-            checkpoint=str(app_assets / "checkpoints" / "compact"),
-            bank=str(app_assets / "bank"),
-            examples=str(app_assets / "examples"),
-        )
-    )
     analysis, _ = explorer.analyze(str(audio), text)
     local = json.loads(json.dumps(analysis.to_dict()))
     assert set(served) == set(local)

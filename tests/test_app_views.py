@@ -9,22 +9,10 @@ import pytest
 
 from demo.callbacks import Callbacks
 from demo.plots import VARIANT_NAMES
-from demo.service import MAP_SPACES, Explorer, Settings, write_html, write_json
+from demo.service import MAP_SPACES, write_html, write_json
 from demo.walkthrough import TITLES, Walkthrough
 
 THIS_CLIP = "(this very clip: it is in the bank)"
-
-
-@pytest.fixture(scope="module")
-def explorer(app_assets):
-    return Explorer(
-        Settings(
-            checkpoint=str(app_assets / "checkpoints" / "compact"),
-            bank=str(app_assets / "bank"),
-            examples=str(app_assets / "examples"),
-            whisper="tiny",
-        )
-    )
 
 
 def test_every_walkthrough_step_draws_its_figure(explorer):
