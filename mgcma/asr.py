@@ -12,7 +12,10 @@
   :data:`SILENCE_DBFS` is never decoded, and decoded segments that Whisper itself rates as
   non-speech are dropped.
 - **Sharing.** The app keeps one instance for all requests; loading and decoding hold a lock,
-  because word timestamps install hooks on the model.
+  because word timestamps install hooks on the model. The weights come from
+  :func:`mgcma.whisper_backbone.load_whisper`, so a model whose speech encoder is the same Whisper
+  file uses the very same tensors (one copy in memory), and a checkpoint file gets the alignment
+  heads of the official model it is (tiny.en's for the shipped file): word times need them.
 
 Checkpoints are read by ``whisper.load_model``, which uses torch's loader with
 ``weights_only=True`` (openai-whisper 20250625), so a local ``.pt`` path cannot run code on load.
@@ -34,6 +37,7 @@ from whisper.tokenizer import LANGUAGES, TO_LANGUAGE_CODE
 
 from mgcma.audio import rms_dbfs
 from mgcma.constants import SAMPLE_RATE
+from mgcma.whisper_backbone import load_whisper
 
 SILENCE_DBFS = -55.0  # RMS below this is room noise at most; Whisper would only hallucinate
 # Whisper's own non-speech rule (transcribe's defaults): a segment is dropped when the model is
@@ -305,8 +309,8 @@ class Transcriber:
                 f"{TYPE_INSTEAD}"
             )
         try:
-            # A path goes straight to whisper, which reads it with torch.load(weights_only=True).
-            return whisper.load_model(name, device=self.device, download_root=self.download_root)
+            # A path goes to whisper, which reads it with torch.load(weights_only=True).
+            return load_whisper(name, device=self.device, download_root=self.download_root)
         except _LOAD_ERRORS as error:
             raise WhisperUnavailable(
                 f"Whisper model {name!r} could not be loaded from {where} "

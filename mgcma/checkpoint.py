@@ -2,8 +2,13 @@
 
 A checkpoint directory is everything needed to rebuild the model offline: the MGCMA config with
 the resolved transformers configs of both encoders, the weights (safetensors, never pickle), and
-the tokenizer. Loading validates every file, every tensor name, shape and value *before* the
-model is returned, so a missing, corrupt or mismatched checkpoint is refused, never half-loaded.
+the tokenizer. A frozen pretrained backbone is not copied: the config names its file (relative to
+the checkpoint, so a folder of checkpoints can share one copy) and its sha256, and only the layers
+that trained are stored; when that file is absent, the backbone's public name is loaded instead.
+
+Loading validates every file, every tensor name, shape and value *before* the model is returned
+(and a referenced backbone file against its sha256), so a missing, corrupt or mismatched
+checkpoint is refused, never half-loaded.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from mgcma.config import ConfigError, MGCMAConfig
+from mgcma.config import ConfigError, MGCMAConfig, references_backbone
 from mgcma.constants import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CONFIG_NAME, WEIGHTS_NAME
 from mgcma.model import MGCMA
 
@@ -48,13 +53,14 @@ def save_model(model: MGCMA, directory: str | Path, dtype: torch.dtype | None = 
             .cpu()
             .contiguous()
             for name, tensor in model.state_dict().items()
+            if name not in referenced_keys(model)
         }
         save_file(tensors, staging / WEIGHTS_NAME, metadata={"format": "pt"})
         document = {
             "format": CHECKPOINT_FORMAT,
             "format_version": CHECKPOINT_VERSION,
             "weights_dtype": str(dtype or torch.float32).removeprefix("torch."),
-            "mgcma": model.config.to_dict(),
+            "mgcma": _portable_config(model.config, directory),
         }
         (staging / CONFIG_NAME).write_text(json.dumps(document, indent=2) + "\n")
         if model.tokenizer is not None:
@@ -63,6 +69,34 @@ def save_model(model: MGCMA, directory: str | Path, dtype: torch.dtype | None = 
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return directory
+
+
+def referenced_keys(model: MGCMA) -> set[str]:
+    """State-dict keys that referenced backbone files supply (checkpoints do not store them)."""
+    keys = set()
+    for prefix, encoder in (
+        ("speech_encoder", model.speech_encoder),
+        ("text_encoder", model.text_encoder),
+    ):
+        if encoder is None or not references_backbone(encoder.config):
+            continue
+        trained = {n for n, p in encoder.backbone.named_parameters() if p.requires_grad}
+        keys |= {
+            f"{prefix}.backbone.{n}" for n in encoder.backbone.state_dict() if n not in trained
+        }
+    return keys
+
+
+def _portable_config(config: MGCMAConfig, directory: Path) -> dict:
+    """The config as JSON values, local backbone files named relative to the checkpoint."""
+    data = config.to_dict()
+    for name in ("speech", "text"):
+        encoder = data[name]
+        path = Path(encoder["backbone"]).expanduser()
+        if references_backbone(getattr(config, name)) and path.exists():
+            relative = os.path.relpath(path.resolve(), directory.resolve())
+            encoder["backbone"] = relative if relative.startswith(".") else f"./{relative}"
+    return data
 
 
 def replace_directory(staging: Path, directory: Path) -> None:
@@ -93,10 +127,10 @@ def load_model(
     state = _read_weights(directory)
     try:
         model = MGCMA(config, tokenizer)
-    except (ConfigError, ValueError, KeyError, TypeError) as error:
+    except (ConfigError, ValueError, KeyError, TypeError, OSError) as error:
         raise CheckpointError(f"{directory}: cannot rebuild the model: {error}") from error
     _check_state(model, state, directory)
-    model.load_state_dict(state, strict=True)
+    model.load_state_dict(state, strict=False)  # _check_state: only referenced keys are absent
     model.eval()
     if device is not None:
         model.to(device)
@@ -151,7 +185,12 @@ def _read_config(directory: Path) -> MGCMAConfig:
         ("speech", config.speech, config.uses_speech),
         ("text", config.text, config.uses_text),
     ):
-        if used and not isinstance(encoder.hf_config, dict):
+        if references_backbone(encoder):
+            if encoder.backbone.startswith("."):  # a file named relative to the checkpoint
+                encoder.backbone = str((directory / encoder.backbone).resolve())
+            if not encoder.weights_sha256:
+                raise CheckpointError(f"{path}: the {name} backbone's weights_sha256 is missing")
+        elif used and not isinstance(encoder.hf_config, dict):
             raise CheckpointError(f"{path}: the {name} encoder's hf_config is missing")
     return config
 
@@ -182,7 +221,8 @@ def _read_weights(directory: Path) -> dict[str, torch.Tensor]:
 
 
 def _check_state(model: MGCMA, state: dict[str, torch.Tensor], directory: Path) -> None:
-    expected = model.state_dict()
+    referenced = referenced_keys(model)
+    expected = {k: v for k, v in model.state_dict().items() if k not in referenced}
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong_shape = [

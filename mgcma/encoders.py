@@ -1,23 +1,88 @@
-"""Speech and text encoders from transformers, each projected to the shared width d.
+"""Speech and text encoders (transformers, or Whisper's audio encoder), projected to width d.
 
-A backbone comes from one of three places, in this order:
-1. `hf_config` stored in a checkpoint: the architecture is rebuilt locally, weights come from
+A backbone comes from one of four places, in this order:
+1. a referenced pretrained file (`trainable_layers` ≥ 0: frozen, or only its top layers trained):
+   `backbone` (a local file or directory, checked against `weights_sha256`) or, when that file is
+   absent, `download_name`; checkpoints store only the layers that trained;
+2. `hf_config` stored in a checkpoint: the architecture is rebuilt locally, weights come from
    the checkpoint's safetensors, so loading a trained model never touches the Hub;
-2. `from_scratch`: `model_type` with `overrides`, random weights (the compact preset);
-3. `backbone`: a Hub id or local directory loaded with `from_pretrained` (the paper preset).
+3. `from_scratch`: `model_type` with `overrides`, random weights (the compact preset);
+4. `backbone`: a Hub id or local directory loaded with `from_pretrained` (the paper preset).
+
+A Whisper backbone (`model_type="whisper"`) is openai-whisper's audio encoder, shared with the
+process's transcriber through :func:`mgcma.whisper_backbone.load_whisper` while it is frozen.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
+from pathlib import Path
 
 import torch
 import torchaudio
 from torch import nn
 from transformers import CONFIG_MAPPING, AutoModel, PretrainedConfig
 
-from mgcma.config import ConfigError, SpeechEncoderConfig, TextEncoderConfig
+from mgcma import whisper_backbone
+from mgcma.config import (
+    ConfigError,
+    SpeechEncoderConfig,
+    TextEncoderConfig,
+    references_backbone,
+)
 from mgcma.constants import SAMPLE_RATE
+
+
+def resolve_weights(config: SpeechEncoderConfig | TextEncoderConfig) -> str:
+    """Where a referenced backbone's weights are read from: its checked file, or its name.
+
+    Raises ConfigError when the local file does not hash to `weights_sha256`, and sets
+    `weights_sha256` when it was empty (so the checkpoint written later records it).
+    """
+    path = Path(config.backbone).expanduser()
+    if path.exists():
+        digest = whisper_backbone.file_sha256(path)
+        if config.weights_sha256 and digest != config.weights_sha256:
+            raise ConfigError(
+                f"the backbone file {path} has changed: its sha256 is {digest[:12]}…, the "
+                f"checkpoint was trained on {config.weights_sha256[:12]}…; restore that file"
+            )
+        config.weights_sha256 = digest
+        return str(path)
+    looks_local = config.backbone.startswith((".", "/", "~")) or config.backbone.endswith(".pt")
+    if looks_local and not config.download_name:
+        raise ConfigError(f"the backbone file {config.backbone} does not exist")
+    # a name: whisper's download checks OpenAI's checksum, the Hub its own file hashes
+    return config.download_name if looks_local else config.backbone
+
+
+def _layers(backbone: nn.Module) -> nn.ModuleList:
+    """The stack of Transformer layers of a backbone, bottom first."""
+    for path in ("blocks", "encoder.layer", "encoder.layers"):
+        module = backbone
+        for part in path.split("."):
+            module = getattr(module, part, None)
+        if isinstance(module, nn.ModuleList):
+            return module
+    raise ConfigError(f"cannot find the layers of {type(backbone).__name__} to freeze")
+
+
+def freeze_backbone(backbone: nn.Module, trainable_layers: int) -> None:
+    """Freeze every parameter, then unfreeze the top `trainable_layers` layers (and what follows
+    them: Whisper's final LayerNorm). -1 leaves everything trainable."""
+    if trainable_layers < 0:
+        return
+    backbone.requires_grad_(False)
+    layers = _layers(backbone)
+    if trainable_layers > len(layers):
+        raise ConfigError(f"trainable_layers={trainable_layers} but the backbone has {len(layers)}")
+    if trainable_layers:
+        for layer in layers[len(layers) - trainable_layers :]:
+            layer.requires_grad_(True)
+        if getattr(backbone, "ln_post", None) is not None:
+            backbone.ln_post.requires_grad_(True)
 
 
 def build_backbone(
@@ -28,6 +93,8 @@ def build_backbone(
     `extra` holds values that only the caller knows (a trained tokenizer's vocabulary size).
     """
     extra = extra or {}
+    if references_backbone(config):
+        return _from_pretrained(resolve_weights(config), config.overrides)
     if config.hf_config is not None:
         return AutoModel.from_config(_hf_config(config.hf_config["model_type"], config.hf_config))
     if config.from_scratch:
@@ -35,14 +102,17 @@ def build_backbone(
         return AutoModel.from_config(_hf_config(config.model_type, values))
     if not config.backbone:
         raise ConfigError("an encoder needs `backbone` (Hub id or directory) or from_scratch=True")
+    return _from_pretrained(config.backbone, config.overrides)
+
+
+def _from_pretrained(source: str, overrides: dict) -> nn.Module:
     try:
-        model = AutoModel.from_pretrained(config.backbone, dtype=torch.float32, **config.overrides)
+        return AutoModel.from_pretrained(source, dtype=torch.float32, **overrides)
     except OSError as error:
         raise OSError(
-            f"could not load the pretrained encoder {config.backbone!r}: {error}. It is downloaded "
+            f"could not load the pretrained encoder {source!r}: {error}. It is downloaded "
             "from the Hugging Face Hub once (internet needed) or read from a local directory."
         ) from error
-    return model
 
 
 def _hf_config(model_type: str, values: dict) -> PretrainedConfig:
@@ -67,22 +137,40 @@ FBANK_STACK = 2  # two 10-ms frames per 20-ms encoder frame: (T, 80) → (T/2, 1
 class SpeechEncoder(nn.Module):
     """Waveform (B, N) at 16 kHz → frames (B, T_s, d) and their padding mask (B, T_s).
 
-    Two front ends, chosen by the backbone: the wav2vec2 family (wav2vec2, HuBERT, WavLM,
+    Three front ends, chosen by the backbone: the wav2vec2 family (wav2vec2, HuBERT, WavLM,
     data2vec-audio) reads the waveform through its CNN; w2v-BERT (`wav2vec2-bert`) reads
-    per-utterance-normalised log-mel filterbanks, which costs far less to train on a CPU. Both give
-    one frame every 20 ms.
+    per-utterance-normalised log-mel filterbanks, which costs far less to train on a CPU; Whisper
+    reads its own log-mel spectrogram of the clip's own length. All give one frame every 20 ms.
+
+    `backbone_states` is the (possibly frozen) backbone alone; `forward` accepts its output
+    precomputed (a feature cache), so a frozen backbone need not run in every epoch.
     """
 
     def __init__(self, config: SpeechEncoderConfig, dim: int) -> None:
         super().__init__()
         self.config = config
-        self.backbone = build_backbone(config)
+        self.reads_whisper = config.model_type == "whisper"
+        if self.reads_whisper:
+            self.backbone = _whisper_encoder(config)
+            width = self.backbone.ln_post.normalized_shape[0]
+            self.reads_fbank = False
+            self.hop_samples = 2 * whisper_backbone.HOP_LENGTH  # 320: 20 ms
+            self.receptive_samples = 0  # frame i is centred on sample 320·i (STFT centring)
+            self.min_samples = whisper_backbone.MIN_SAMPLES
+        else:
+            self.backbone = build_backbone(config)
+            width = self._configure_transformers_backbone(config)
+        freeze_backbone(self.backbone, config.trainable_layers)
+        self.frozen = config.trainable_layers == 0
+        self.projection = nn.Sequential(nn.Linear(width, dim), nn.LayerNorm(dim))
+
+    def _configure_transformers_backbone(self, config: SpeechEncoderConfig) -> int:
         backbone_config = self.backbone.config
         self.reads_fbank = backbone_config.model_type in FBANK_MODEL_TYPES
         if not self.reads_fbank and not hasattr(self.backbone, "feature_extractor"):
             raise ConfigError(
                 f"{type(self.backbone).__name__} is not a speech encoder of the wav2vec2 family "
-                "(wav2vec2, HuBERT, WavLM, data2vec-audio, wav2vec2-bert)"
+                "(wav2vec2, HuBERT, WavLM, data2vec-audio, wav2vec2-bert) or Whisper"
             )
         config.hf_config = backbone_config.to_dict()
         if config.freeze_feature_encoder and not self.reads_fbank:
@@ -90,9 +178,6 @@ class SpeechEncoder(nn.Module):
                 parameter.requires_grad = False
         if not getattr(backbone_config, "mask_time_prob", 0):
             self.backbone.masked_spec_embed = None  # unused without time masking
-        self.projection = nn.Sequential(
-            nn.Linear(backbone_config.hidden_size, dim), nn.LayerNorm(dim)
-        )
         if self.reads_fbank:
             self.hop_samples = FBANK_HOP * FBANK_STACK  # 320: 20 ms
             self.receptive_samples = FBANK_WINDOW + FBANK_HOP * (FBANK_STACK - 1)  # 560
@@ -104,23 +189,34 @@ class SpeechEncoder(nn.Module):
                 (k - 1) * j for k, j in zip(kernels, jumps, strict=True)
             )  # 400 for wav2vec2: 25 ms
         self.min_samples = self.receptive_samples
+        return backbone_config.hidden_size
+
+    def train(self, mode: bool = True) -> SpeechEncoder:
+        super().train(mode)
+        if self.frozen:  # a frozen backbone computes exactly what its feature cache holds
+            self.backbone.eval()
+        return self
 
     def frame_times(self, num_frames: int) -> torch.Tensor:
-        """Centre of each frame's receptive field, in seconds: (T_s,)."""
-        starts = torch.arange(num_frames, dtype=torch.float32) * self.hop_samples
-        return (starts + self.receptive_samples / 2) / SAMPLE_RATE
+        """Centre of each (pooled) frame's receptive field, in seconds: (T_s,)."""
+        pool = self.config.frame_pooling
+        first = torch.arange(num_frames, dtype=torch.float32) * pool + (pool - 1) / 2
+        return (first * self.hop_samples + self.receptive_samples / 2) / SAMPLE_RATE
 
     def num_frames(self, lengths: torch.Tensor) -> torch.Tensor:
         """Frames the encoder produces for waveforms of `lengths` samples: (B,) long."""
+        if self.reads_whisper:
+            return (lengths // whisper_backbone.HOP_LENGTH + 1) // 2
         if self.reads_fbank:
             return torch.div(
                 1 + (lengths - FBANK_WINDOW) // FBANK_HOP, FBANK_STACK, rounding_mode="floor"
             ).long()
         return self.backbone._get_feat_extract_output_lengths(lengths).long()
 
-    def forward(
+    def backbone_states(
         self, speech: torch.Tensor, speech_mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The backbone alone: (B, N) waveforms → (B, T_s, D_s) states and (B, T_s) mask."""
         lengths = speech_mask.sum(dim=1)  # (B,)
         if int(lengths.min()) < self.min_samples:
             raise ValueError(
@@ -128,20 +224,86 @@ class SpeechEncoder(nn.Module):
                 f"({self.min_samples / SAMPLE_RATE * 1000:.0f} ms)"
             )
         frames_per_example = self.num_frames(lengths)  # (B,)
-        if self.reads_fbank:
-            features = fbank_features(speech, lengths, self.config.normalize_input)
-            frame_mask = _length_mask(frames_per_example, features.shape[1])  # (B, T_s)
-            hidden = self.backbone(
-                input_features=features, attention_mask=frame_mask.long()
-            ).last_hidden_state  # (B, T_s, D_s)
-        else:
-            if self.config.normalize_input:
-                speech = _normalise(speech, speech_mask)
-            hidden = self.backbone(
-                input_values=speech, attention_mask=speech_mask.long()
-            ).last_hidden_state  # (B, T_s, D_s)
-            frame_mask = _length_mask(frames_per_example, hidden.shape[1])  # (B, T_s)
-        return self.projection(hidden), frame_mask  # (B, T_s, d), (B, T_s)
+        with torch.no_grad() if self.frozen else contextlib.nullcontext():
+            if self.reads_whisper:
+                hidden = _whisper_states(self.backbone, speech, lengths)  # (B, T_s, D_s)
+            elif self.reads_fbank:
+                features = fbank_features(speech, lengths, self.config.normalize_input)
+                mask = _length_mask(frames_per_example, features.shape[1])  # (B, T_s)
+                hidden = self.backbone(
+                    input_features=features, attention_mask=mask.long()
+                ).last_hidden_state  # (B, T_s, D_s)
+            else:
+                if self.config.normalize_input:
+                    speech = _normalise(speech, speech_mask)
+                hidden = self.backbone(
+                    input_values=speech, attention_mask=speech_mask.long()
+                ).last_hidden_state  # (B, T_s, D_s)
+        return hidden, _length_mask(frames_per_example, hidden.shape[1])  # (B, T_s)
+
+    def forward(
+        self,
+        speech: torch.Tensor | None,
+        speech_mask: torch.Tensor | None,
+        states: torch.Tensor | None = None,
+        frame_mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Project the backbone's states, computing them unless given (`states`, `frame_mask`)."""
+        if states is None:
+            states, frame_mask = self.backbone_states(speech, speech_mask)
+        states = states.to(self.projection[0].weight.dtype)
+        if self.config.frame_pooling > 1:
+            states, frame_mask = pool_frames(states, frame_mask, self.config.frame_pooling)
+        return self.projection(states), frame_mask  # (B, T_s, d), (B, T_s)
+
+
+def pool_frames(
+    states: torch.Tensor, mask: torch.Tensor, pool: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Masked mean of each `pool` consecutive frames: (B, T, D) → (B, ceil(T / pool), D)."""
+    batch, frames, width = states.shape
+    padded = -frames % pool
+    states = nn.functional.pad(states * mask[..., None], (0, 0, 0, padded))  # (B, T', D)
+    mask = nn.functional.pad(mask, (0, padded))  # (B, T')
+    total = states.reshape(batch, -1, pool, width).sum(2)  # (B, T'/pool, D)
+    count = mask.reshape(batch, -1, pool).sum(2)  # (B, T'/pool)
+    return total / count.clamp_min(1)[..., None], count > 0
+
+
+def _whisper_encoder(config: SpeechEncoderConfig) -> nn.Module:
+    """Whisper's audio encoder: the transcriber's own while frozen, a private copy otherwise."""
+    source = resolve_weights(config)
+    try:
+        model = whisper_backbone.load_whisper(source)
+    except (OSError, RuntimeError, ValueError, KeyError, EOFError) as error:
+        raise OSError(
+            f"could not load the Whisper backbone {source!r}: {error}. A name (tiny.en) is "
+            "downloaded once by openai-whisper (internet needed); a local .pt file works offline."
+        ) from error
+    encoder = model.encoder
+    return encoder if config.trainable_layers == 0 else copy.deepcopy(encoder)
+
+
+def _whisper_states(encoder: nn.Module, speech: torch.Tensor, lengths: torch.Tensor):
+    """Whisper states of each clip on its own length, padded: (B, N) → (B, T_s, D_s).
+
+    Whisper's attention has no padding mask, so clips of different lengths are not batched
+    together: each length is one forward (equal lengths share it).
+    """
+    mels = [
+        whisper_backbone.log_mel(samples[:length], encoder.conv1.in_channels)
+        for samples, length in zip(speech, lengths.tolist(), strict=True)
+    ]  # B × (n_mels, F_b)
+    rows: list = [None] * len(mels)
+    by_length: dict[int, list[int]] = {}
+    for index, mel in enumerate(mels):
+        by_length.setdefault(mel.shape[1], []).append(index)
+    for indices in by_length.values():
+        stacked = torch.stack([mels[i] for i in indices])  # (b, n_mels, F)
+        states = whisper_backbone.encode(encoder, stacked.to(encoder.conv1.weight.dtype))
+        for i, row in zip(indices, states, strict=True):
+            rows[i] = row  # (T_s_b, D_s)
+    return nn.utils.rnn.pad_sequence(rows, batch_first=True)  # (B, T_s, D_s)
 
 
 def fbank_features(speech: torch.Tensor, lengths: torch.Tensor, normalise: bool) -> torch.Tensor:
@@ -186,16 +348,36 @@ class TextEncoder(nn.Module):
             raise ConfigError(
                 f"the tokenizer has {len(tokenizer)} tokens but the text encoder only {vocab}"
             )
+        freeze_backbone(self.backbone, config.trainable_layers)
+        self.frozen = config.trainable_layers == 0
         hidden = self.backbone.config.hidden_size
         self.projection = nn.Sequential(nn.Linear(hidden, dim), nn.LayerNorm(dim))
 
-    def forward(self, input_ids: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.backbone(
-            input_ids=input_ids,
-            attention_mask=text_mask.long(),
-            token_type_ids=torch.zeros_like(input_ids),
-        ).last_hidden_state  # (B, T_t, D_t)
-        return self.projection(hidden)  # (B, T_t, d)
+    def train(self, mode: bool = True) -> TextEncoder:
+        super().train(mode)
+        if self.frozen:  # no dropout inside a frozen backbone: its features are cacheable
+            self.backbone.eval()
+        return self
+
+    def backbone_states(self, input_ids: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
+        """The backbone alone: (B, T_t) ids → (B, T_t, D_t)."""
+        with torch.no_grad() if self.frozen else contextlib.nullcontext():
+            return self.backbone(
+                input_ids=input_ids,
+                attention_mask=text_mask.long(),
+                token_type_ids=torch.zeros_like(input_ids),
+            ).last_hidden_state  # (B, T_t, D_t)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None,
+        text_mask: torch.Tensor,
+        states: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Project the backbone's states, computing them unless given: → (B, T_t, d)."""
+        if states is None:
+            states = self.backbone_states(input_ids, text_mask)
+        return self.projection(states.to(self.projection[0].weight.dtype))  # (B, T_t, d)
 
 
 def _normalise(speech: torch.Tensor, speech_mask: torch.Tensor) -> torch.Tensor:

@@ -36,7 +36,10 @@ def load_tokenizer(config: MGCMAConfig, tokenizer=None):
         )
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(config.text.backbone)
+    source = config.text.backbone
+    if not Path(source).expanduser().exists() and config.text.download_name:
+        source = config.text.download_name  # the referenced file is absent: its public name
+    return AutoTokenizer.from_pretrained(source)
 
 
 class MGCMA(nn.Module):
@@ -103,6 +106,9 @@ class MGCMA(nn.Module):
         input_ids: torch.Tensor | None = None,
         text_mask: torch.Tensor | None = None,
         return_attention: bool = False,
+        speech_features: torch.Tensor | None = None,
+        speech_feature_mask: torch.Tensor | None = None,
+        text_features: torch.Tensor | None = None,
     ) -> MGCMAOutput:
         """Run the model on a padded batch.
 
@@ -113,12 +119,19 @@ class MGCMA(nn.Module):
         input_ids : (B, T_t) long token ids from `self.tokenizer`
         text_mask : (B, T_t) bool, True on real tokens
         return_attention : also return the per-head cross-attention weights (costs a little)
+        speech_features, speech_feature_mask : (B, T_s, D_s) and (B, T_s) bool, the speech
+            backbone's output computed beforehand (a feature cache); then `speech` is not read
+        text_features : (B, T_t, D_t), the text backbone's output for `input_ids`; then
+            `input_ids` is not read (`text_mask` still is)
         """
         out: dict = {}
         streams = []
         if self.speech_encoder is not None:
-            _require(speech, speech_mask, "speech", "speech_mask")
-            frames, frame_mask = self.speech_encoder(speech, speech_mask)  # (B, T_s, d)
+            if speech_features is None:
+                _require(speech, speech_mask, "speech", "speech_mask")
+            frames, frame_mask = self.speech_encoder(
+                speech, speech_mask, speech_features, speech_feature_mask
+            )  # (B, T_s, d), (B, T_s)
             speech_states = self.speech_self_attention(frames, frame_mask)  # (B, T_s, d)
             speech_pooled = masked_mean(speech_states, frame_mask)  # (B, d)
             out.update(
@@ -128,8 +141,9 @@ class MGCMA(nn.Module):
                 speech_pooled=speech_pooled,
             )
         if self.text_encoder is not None:
-            _require(input_ids, text_mask, "input_ids", "text_mask")
-            tokens = self.text_encoder(input_ids, text_mask)  # (B, T_t, d)
+            if text_features is None:
+                _require(input_ids, text_mask, "input_ids", "text_mask")
+            tokens = self.text_encoder(input_ids, text_mask, text_features)  # (B, T_t, d)
             text_states = self.text_self_attention(tokens, text_mask)  # (B, T_t, d)
             text_pooled = masked_mean(text_states, text_mask)  # (B, d)
             out.update(text_mask=text_mask, text_states=text_states, text_pooled=text_pooled)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import socket
@@ -18,6 +19,8 @@ os.environ.setdefault("MGCMA_OFFLINE", "1")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+import whisper  # noqa: E402
+from transformers import BertConfig, BertModel  # noqa: E402
 
 from mgcma.config import MGCMAConfig  # noqa: E402
 from mgcma.model import MGCMA  # noqa: E402
@@ -122,6 +125,55 @@ def tokenizer():
 def tiny_model(tokenizer) -> MGCMA:
     torch.manual_seed(0)
     return MGCMA(tiny_config(), tokenizer).eval()
+
+
+@pytest.fixture(scope="session")
+def backbones(tmp_path_factory) -> tuple[Path, Path]:
+    """(a random 2-layer Whisper .pt, a random 2-layer BERT directory with its tokenizer)."""
+    folder = tmp_path_factory.mktemp("backbones")
+    dims = whisper.model.ModelDimensions(
+        n_mels=80, n_audio_ctx=1500, n_audio_state=32, n_audio_head=2, n_audio_layer=2,
+        n_vocab=51864, n_text_ctx=448, n_text_state=32, n_text_head=2, n_text_layer=1,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = whisper.model.Whisper(dims)
+    torch.nn.init.normal_(model.decoder.positional_embedding, std=0.02)
+    whisper_path = folder / "whisper-random.pt"
+    torch.save(
+        {"dims": dataclasses.asdict(dims), "model_state_dict": model.state_dict()}, whisper_path
+    )
+    tokenizer = train_tokenizer(SENTENCES * 3, vocab_size=300)
+    bert = BertModel(
+        BertConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=128,
+        )  # fmt: skip
+    )
+    bert_dir = folder / "bert-random"
+    bert.save_pretrained(bert_dir)
+    tokenizer.save_pretrained(bert_dir)
+    return whisper_path, bert_dir
+
+
+def small_pretrained_config(backbones, **overrides) -> MGCMAConfig:
+    whisper_path, bert_dir = backbones
+    config = MGCMAConfig.preset("whisper_minilm").override(
+        {
+            "speech.backbone": str(whisper_path),
+            "text.backbone": str(bert_dir),
+            "alignment.dim": 32,
+            "alignment.heads": 2,
+            "alignment.gaussian_dim": 8,
+            "alignment.instance_dim": 16,
+            "classifier.hidden": 32,
+            **overrides,
+        }
+    )
+    return config
 
 
 # -- the app, served for real ---------------------------------------------------------------

@@ -236,7 +236,9 @@ def test_lazy_load_and_name(tiny_checkpoint):
     assert lazy.load() is lazy and "not loaded" not in repr(lazy)
 
 
-def test_concurrent_first_use_loads_once(tiny_checkpoint, monkeypatch):
+def test_concurrent_first_use_loads_once(tiny_checkpoint, monkeypatch, tmp_path):
+    fresh = tmp_path / "fresh.pt"  # a file no earlier test loaded: the process keeps each model
+    fresh.write_bytes(Path(tiny_checkpoint).read_bytes())
     calls = []
     real_load_model = whisper.load_model
 
@@ -246,10 +248,12 @@ def test_concurrent_first_use_loads_once(tiny_checkpoint, monkeypatch):
         return real_load_model(*args, **kwargs)
 
     monkeypatch.setattr(whisper, "load_model", slow_load_model)
-    shared = Transcriber(tiny_checkpoint, device="cpu")
+    shared = Transcriber(str(fresh), device="cpu")
     threads = [threading.Thread(target=shared.load) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert calls == [(tiny_checkpoint,)]
+    assert calls == [(str(fresh.resolve()),)]
+    again = Transcriber(str(fresh), device="cpu").load()  # another transcriber, same file:
+    assert again._model is shared._model and len(calls) == 1  # one model in the process
