@@ -1,7 +1,7 @@
 """MGCMA: Multi-Granularity Cross-Modal Alignment for speech + text emotion recognition.
 
 >>> import mgcma
->>> model = mgcma.load_model("assets/checkpoints/compact")
+>>> model = mgcma.load_model("assets/checkpoints/whisper_minilm")
 >>> analysis = mgcma.Analyzer(model).analyze(waveform, 16000, "I can't believe you did that")
 >>> analysis.label, analysis.probs  # and every artifact the app draws
 """

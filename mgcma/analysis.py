@@ -21,6 +21,12 @@ from mgcma.constants import SAMPLE_RATE
 from mgcma.model import MGCMA
 from mgcma.words import align_word_times, merge_attention, split_words, token_word_index
 
+NO_TRANSCRIPT = (
+    "There is no transcript, so the text side had nothing to read: trust the speech side. "
+    "Type what was said (or transcribe it) to see what the words add."
+)
+MOSTLY_UNKNOWN = 0.5  # below this share of known words the text side is flagged as guessing
+
 
 class AnalysisError(ValueError):
     """The input cannot be analysed; the message says what to change."""
@@ -58,6 +64,7 @@ class Analysis:
     instance_similarity: float | None = None  # cosine of the two instance embeddings
     speech_pooled: np.ndarray | None = None  # (d,) utterance vector before any alignment head
     text_pooled: np.ndarray | None = None  # (d,)
+    known_word_share: float | None = None  # words the text encoder reads as one known token
     notes: list[str] = field(default_factory=list)  # plain-language notices for the user
     neighbours: list[dict] | None = None  # filled by a reference bank
     map_position: dict | None = None  # {"speech": [x, y], "text": …, "fused": …}
@@ -176,9 +183,7 @@ class Analyzer:
         notes = [audio.notice] if audio.notice else []
         text = " ".join(str(text or "").split())  # collapse whitespace and newlines
         if self.model.config.uses_text and not text:
-            raise AnalysisError(
-                "the transcript is empty: type what was said, or transcribe the audio with Whisper"
-            )
+            notes.append(NO_TRANSCRIPT)  # the text encoder still runs: on [CLS] [SEP] alone
         return {"audio": audio, "text": text, "words": words, "notes": notes}
 
     @torch.inference_mode()
@@ -261,6 +266,17 @@ def _fill_words(analysis, output, encoded, row, num_frames, tokenizer, item) -> 
     analysis.words = [word for word, _, _ in spans]
     analysis.tokens = tokenizer.convert_ids_to_tokens(ids)
     analysis.token_word = token_word
+    if spans:
+        pieces = [item["text"][start:end] for start, end in offsets]
+        unknown = [i == tokenizer.unk_token_id for i in ids]
+        analysis.known_word_share = known_word_share(pieces, unknown, token_word, len(spans))
+        if analysis.known_word_share < MOSTLY_UNKNOWN:
+            known = round(analysis.known_word_share * len(spans))
+            analysis.notes.append(
+                f"Only {known} of the {len(spans)} words are in the text encoder's vocabulary "
+                "as whole words: it reads the rest as fragments (an unknown word, a name, another "
+                "language), so the text side is guessing. Trust the speech side."
+            )
     if item["words"]:
         analysis.word_times = align_word_times(analysis.words, item["words"])
     if output.attention_text_to_speech is not None:
@@ -269,6 +285,27 @@ def _fill_words(analysis, output, encoded, row, num_frames, tokenizer, item) -> 
         analysis.attention_text_to_speech, analysis.attention_speech_to_text = merge_attention(
             text_to_speech, speech_to_text, token_word, len(spans)
         )
+
+
+def known_word_share(
+    pieces: list[str], unknown: list[bool], token_word: list[int], num_words: int
+) -> float:
+    """Share of the words read as one vocabulary token (not [UNK], not split into pieces).
+
+    `pieces` is the text each token covers, `unknown` whether it is [UNK]; pieces without a letter
+    or digit (punctuation) are not counted, so "much," is one known word.
+
+    In English text 92 % of words are (GoEmotions' test split, MiniLM's WordPiece vocabulary);
+    "zxq blorp fnarg" has none, German "ich bin sehr traurig heute" two of five.
+    """
+    counts = [0] * num_words
+    unheard = [False] * num_words
+    for piece, is_unknown, word in zip(pieces, unknown, token_word, strict=True):
+        if 0 <= word < num_words and any(c.isalnum() for c in piece):
+            counts[word] += 1
+            unheard[word] |= is_unknown
+    known = sum(1 for n, u in zip(counts, unheard, strict=True) if n == 1 and not u)
+    return known / max(sum(1 for n in counts if n), 1)  # words of punctuation alone: not counted
 
 
 def _fill_distribution(analysis, output, row, alignment) -> None:

@@ -1,12 +1,16 @@
 """How much the alignment modules and the analysis cost next to the encoders.
 
-    python -m mgcma.bench [--runs 10] [--compact-runs 30] [--threads N]
+    python -m mgcma.bench [--checkpoint assets/checkpoints/whisper_minilm] [--runs 10]
+                          [--compact-runs 30] [--threads N]
 
-Prints, from one run on a 5-s clip (random weights: speed does not depend on them):
-1. paper-size architecture (wav2vec2-base + BERT-base shapes): the bare encoder forward passes,
-   a plain late-fusion baseline of the same encoders (mean-pool, concatenate, linear), and the
-   full `Analyzer.analyze()`; medians, measured interleaved, and their ratios;
-2. the compact preset's `analyze()` median.
+Prints, from one run on a 5-s clip:
+1. the shipped default (a checkpoint of the whisper_minilm preset, real weights): the bare
+   frozen encoders (Whisper tiny.en's audio encoder on the clip's own length + MiniLM) against
+   the full `Analyzer.analyze()`, medians measured interleaved, and their ratio;
+2. paper-size architecture (wav2vec2-base + BERT-base shapes, random weights: speed does not
+   depend on them): the bare encoder forward passes, a plain late-fusion baseline of the same
+   encoders (mean-pool, concatenate, linear), and the full `analyze()`;
+3. the compact preset's `analyze()` median.
 A benchmark prints figures; it asserts nothing.
 """
 
@@ -23,6 +27,7 @@ from torch import nn
 
 from mgcma.analysis import Analyzer
 from mgcma.batch import pad_waveforms
+from mgcma.checkpoint import load_model
 from mgcma.config import MGCMAConfig
 from mgcma.constants import SAMPLE_RATE
 from mgcma.model import MGCMA
@@ -100,6 +105,42 @@ def measure_paper(tokenizer, waveform: np.ndarray, runs: int) -> dict[str, float
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+def measure_default(checkpoint: str, waveform: np.ndarray, runs: int) -> dict[str, list[float]]:
+    """analyze() of a shipped-default checkpoint against its bare frozen encoders."""
+    model = load_model(checkpoint, device="cpu")
+    analyzer = Analyzer(model, device="cpu")
+    speech, speech_mask = pad_waveforms([waveform])
+    text = model.tokenize([TRANSCRIPT])
+
+    def encoders():
+        model.speech_encoder.backbone_states(speech, speech_mask)
+        model.text_encoder.backbone_states(text["input_ids"], text["text_mask"])
+
+    def analyze():
+        analyzer.analyze(waveform, SAMPLE_RATE, TRANSCRIPT)
+
+    with torch.inference_mode():
+        encoders()
+    analyze()
+    times: dict[str, list[float]] = {"encoders": [], "analyze": []}
+    for _ in range(runs):  # interleaved
+        with torch.inference_mode():
+            times["encoders"] += _time(encoders, 1)
+        times["analyze"] += _time(analyze, 1)
+    return times
+
+
+def measure_transcription(whisper_path: str, clip: str, runs: int) -> list[float]:
+    """Seconds Whisper takes to transcribe `clip` (word timestamps on), after one warm-up."""
+    from mgcma.asr import Transcriber
+    from mgcma.audio import load_audio
+
+    samples = load_audio(clip).samples
+    transcriber = Transcriber(whisper_path, device="cpu").load()
+    transcriber.transcribe(samples, language="en")
+    return _time(lambda: transcriber.transcribe(samples, language="en"), runs)
+
+
 def measure_compact(tokenizer, waveform: np.ndarray, runs: int) -> list[float]:
     torch.manual_seed(0)
     model = MGCMA(MGCMAConfig.preset("compact"), tokenizer).eval()
@@ -145,6 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=10, help="paper-size repetitions")
     parser.add_argument("--compact-runs", type=int, default=30, help="compact repetitions (≥ 20)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument(
+        "--checkpoint",
+        default="assets/checkpoints/whisper_minilm",
+        help="a whisper_minilm checkpoint ('' skips part 1)",
+    )
+    parser.add_argument("--clip", default="", help="also time Whisper transcribing this file")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -156,6 +203,25 @@ def main(argv: list[str] | None = None) -> int:
         f"{torch.get_num_threads()}, torch {torch.__version__}; clip {CLIP_SECONDS:.0f} s, "
         f"transcript {len(TRANSCRIPT.split())} words"
     )
+
+    if args.checkpoint:
+        runs = max(args.compact_runs, 20)
+        default = measure_default(args.checkpoint, waveform, runs)
+        encoders, analyze = (statistics.median(default[k]) for k in ("encoders", "analyze"))
+        print(f"\nshipped default ({args.checkpoint}), median of {runs}:")
+        print(f"  frozen encoders alone    {encoders * 1000:8.1f} ms  (the floor)")
+        print(
+            f"  full MGCMA analyze()     {analyze * 1000:8.1f} ms, p90 "
+            f"{np.percentile(default['analyze'], 90) * 1000:.1f} ms  (target median ≤ 100 ms)"
+        )
+        print(f"  analyze / encoders      {analyze / encoders:8.3f} ×  (goal ≤ 1.15)")
+        whisper_path = load_model(args.checkpoint).config.speech.backbone
+        if args.clip:
+            seconds = measure_transcription(whisper_path, args.clip, 7)
+            print(
+                f"  transcription of {args.clip} with {whisper_path}, 7 runs: median "
+                f"{statistics.median(seconds):.2f} s  (target ≤ 1 s for a 4-s clip)"
+            )
 
     paper = measure_paper(tokenizer, waveform, args.runs)
     print(f"\npaper-size architecture (wav2vec2-base + BERT-base shapes), median of {args.runs}:")
