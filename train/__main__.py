@@ -15,6 +15,8 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("train.synth", "generate the synthetic emotional-speech corpus with espeak-ng"),
     "iemocap": ("train.iemocap", "write a manifest from an IEMOCAP release (4 classes)"),
+    "ravdess": ("train.ravdess", "write a manifest from RAVDESS speech clips (4 classes)"),
+    "goemotions": ("train.goemotions", "write a text-only manifest from GoEmotions (4 classes)"),
     "fit": ("train.fit", "train MGCMA on one split (test group held out)"),
     "cv": ("train.cv", "leave-one-group-out cross-validation with WA/UA reports"),
     "ablate": ("train.ablate", "cross-validate full MGCMA and every ablation"),
