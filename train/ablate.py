@@ -92,8 +92,12 @@ def _write(reports: dict[str, dict], experiment: Experiment, out: Path) -> str |
         variant: {
             **report["summary"],
             **({"ua_behind_full": paired} if (paired := behind_full(reports, variant)) else {}),
+            **({"by_corpus": by} if (by := report.get("summary_by_corpus")) else {}),
             "folds": {
-                f["group"]: {k: f[k] for k in ("wa", "ua", "f1", "count", "best_epoch")}
+                f["group"]: {
+                    **{k: f[k] for k in ("wa", "ua", "f1", "count", "best_epoch")},
+                    **({"by_corpus": f["by_corpus"]} if len(f.get("by_corpus") or {}) > 1 else {}),
+                }
                 for f in report["folds"]
             },
         }
@@ -138,8 +142,13 @@ def ablation_table(reports: dict[str, dict], experiment: Experiment) -> str:
         "model's UA minus this row's, fold by fold (mean ± std, in points), and in how many of "
         "the shared folds the full model is ahead.",
         "",
-        "| model | held-out groups | WA % | UA % | macro-F1 % | UA: full − this row |",
-        "|---|---|---:|---:|---:|---:|",
+    ]
+    corpora = sorted({c for r in reports.values() for c in r.get("summary_by_corpus") or {}})
+    lines += [
+        "| model | held-out groups | WA % | UA % | macro-F1 % | "
+        + "".join(f"UA % {corpus} | " for corpus in corpora)
+        + "UA: full − this row |",
+        "|---|---|---:|---:|---:|" + "---:|" * len(corpora) + "---:|",
     ]
     for variant, report in reports.items():
         s = report["summary"]
@@ -151,8 +160,12 @@ def ablation_table(reports: dict[str, dict], experiment: Experiment) -> str:
             if gap
             else "—"
         )
+        by_corpus = report.get("summary_by_corpus") or {}
+        per_corpus = "".join(
+            f"{pm(by_corpus[c]['ua'])} | " if c in by_corpus else "– | " for c in corpora
+        )
         lines.append(
             f"| {LABELS[variant]} | {groups} | {pm(s['wa'])} | {pm(s['ua'])} | {pm(s['f1'])} "
-            f"| {paired} |"
+            f"| {per_corpus}{paired} |"
         )
     return "\n".join(lines) + "\n"

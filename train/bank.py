@@ -36,9 +36,13 @@ def _umap(count: int, seed: int):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="MGCMA checkpoint directory")
-    parser.add_argument("--manifest", required=True, help="manifest of the bank's utterances")
+    parser.add_argument(
+        "--manifest", required=True, nargs="+", help="manifest(s) of the bank's utterances"
+    )
     parser.add_argument("--out", required=True, help="output directory, e.g. assets/bank")
-    parser.add_argument("--limit", type=int, default=0, help="use the first N utterances")
+    parser.add_argument(
+        "--limit", type=int, default=0, help="use the first N utterances of each manifest"
+    )
     parser.add_argument("--seed", type=int, default=0, help="UMAP seed")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--quiet", action="store_true")
@@ -47,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     bank = build_bank(
         Path(args.checkpoint),
-        Path(args.manifest),
+        [Path(m) for m in args.manifest],
         limit=args.limit,
         seed=args.seed,
         batch_size=args.batch_size,
@@ -64,14 +68,14 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def embed(checkpoint: Path, manifest: Path, limit: int, batch_size: int, progress: bool):
+def embed(checkpoint: Path, manifests: list[Path], limit: int, batch_size: int, progress: bool):
     """Analyse every utterance: (arrays dict of stacked values, utterances)."""
     analyzer = Analyzer(load_model(checkpoint))
     if analyzer.model.config.modalities != "both" or not analyzer.model.config.alignment.instance:
         raise ValueError("a bank needs a model with both modalities and instance alignment")
-    utterances = load_manifest(manifest)
-    if limit:
-        utterances = utterances[:limit]
+    utterances = []
+    for manifest in manifests:
+        utterances += load_manifest(manifest)[: limit or None]
     rows: dict[str, list] = {}
     for start in tqdm(range(0, len(utterances), batch_size), desc="bank", disable=not progress):
         chunk = utterances[start : start + batch_size]
@@ -152,14 +156,15 @@ def placement_agreement(arrays: dict, labels: list[str], seed: int) -> dict:
 
 def build_bank(
     checkpoint: Path,
-    manifest: Path,
+    manifest: Path | list[Path],
     limit: int = 0,
     seed: int = 0,
     batch_size: int = 16,
     progress: bool = True,
 ) -> ReferenceBank:
     started = time.time()
-    arrays, utterances = embed(checkpoint, manifest, limit, batch_size, progress)
+    manifests = manifest if isinstance(manifest, list | tuple) else [manifest]
+    arrays, utterances = embed(checkpoint, list(manifests), limit, batch_size, progress)
     arrays.update(principal_axes(arrays))
     labels = [u.label for u in utterances]
     agreement = placement_agreement(arrays, labels, seed)
@@ -171,8 +176,9 @@ def build_bank(
         "speakers": [u.speaker for u in utterances],
         "groups": [u.group for u in utterances],
         "cues": [u.extra.get("cue", "") for u in utterances],
+        "corpora": [u.extra.get("corpus", "") for u in utterances],
         "checkpoint": str(checkpoint),
-        "manifest": str(manifest),
+        "manifest": [str(m) for m in manifests],
         "umap": {**UMAP_SETTINGS, "random_state": seed},
         "placement_agreement": agreement,
         "build_seconds": round(time.time() - started, 1),

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from train.fit import fit
-from train.manifest import groups, load_manifest
+from train.manifest import folds as folds_of
+from train.manifest import load_manifest
 from train.report import write_reports
 from train.settings import Experiment, load_experiment
 
@@ -45,7 +46,10 @@ def cross_validate(
     progress: bool = True,
 ) -> dict | None:
     """Run every fold and summarise; returns the report on the main process."""
-    all_groups = groups(load_manifest(experiment.manifest_path(), check_audio=False))
+    utterances = []
+    for path in experiment.manifest_weights():
+        utterances += load_manifest(path, check_audio=False)
+    all_groups = folds_of(utterances)  # fold g1 holds out g1 of every corpus
     folds = folds or all_groups
     unknown = sorted(set(folds) - set(all_groups))
     if unknown:
@@ -76,13 +80,18 @@ def summarise(results: list[dict], experiment: Experiment) -> dict:
             "confusion": r["test"]["confusion"],
             "best_epoch": r["best_epoch"],
             "history": r["history"],
+            "by_corpus": {
+                corpus: {k: m[k] for k in ("wa", "ua", "f1", "count")}
+                for corpus, m in (r.get("test_by_corpus") or {}).items()
+            },
         }
         for r in results
     ]
-    summary = {}
-    for metric in ("wa", "ua", "f1"):
-        values = np.array([f[metric] for f in folds])
-        summary[metric] = {"mean": float(values.mean()), "std": float(values.std(ddof=0))}
+    summary = _mean_std(folds)
+    corpora = sorted({c for f in folds for c in f["by_corpus"]})
+    by_corpus = {
+        c: _mean_std([f["by_corpus"][c] for f in folds if c in f["by_corpus"]]) for c in corpora
+    }
     confusion = np.sum([f["confusion"] for f in folds], axis=0).tolist()
     config = experiment.model_config()
     return {
@@ -92,5 +101,15 @@ def summarise(results: list[dict], experiment: Experiment) -> dict:
         "experiment": experiment.to_dict(),
         "folds": folds,
         "summary": summary,
+        "summary_by_corpus": by_corpus if len(corpora) > 1 else {},
         "confusion": confusion,
     }
+
+
+def _mean_std(folds: list[dict]) -> dict:
+    """{"wa": {"mean", "std"}, ...} over folds (population std: the folds are all there is)."""
+    summary = {}
+    for metric in ("wa", "ua", "f1"):
+        values = np.array([f[metric] for f in folds])
+        summary[metric] = {"mean": float(values.mean()), "std": float(values.std(ddof=0))}
+    return summary

@@ -22,6 +22,15 @@ from mgcma.constants import EMOTIONS, MAX_SECONDS
 from train.manifest import Utterance
 
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+NONSENSE_POOL = 64  # distinct made-up transcripts text dropout draws from (cacheable)
+
+
+def nonsense_transcript(number: int) -> str:
+    """A made-up transcript of 1–6 letter strings, the same for the same number."""
+    rng = np.random.default_rng([7, number])
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    words = ["".join(rng.choice(letters, rng.integers(2, 8))) for _ in range(rng.integers(1, 7))]
+    return " ".join(words)
 
 
 def audio_seconds(utterances: Sequence[Utterance]) -> np.ndarray:
@@ -51,6 +60,9 @@ class EmotionDataset(Dataset):
     seed : with the epoch (:meth:`set_epoch`) and the index, seeds ``augment``'s generator, so
         augmentation is reproducible whatever the number of loader workers
     labels : the label order; ``label`` in an item is the index into it
+    text_dropout : share of items whose transcript is replaced, half by nothing and half by
+        made-up words (labels kept): a model must learn that such a transcript tells nothing,
+        and leave the decision to the voice
 
     Items
     -----
@@ -69,6 +81,8 @@ class EmotionDataset(Dataset):
         augment: Augment | None = None,
         seed: int = 0,
         labels: Sequence[str] = EMOTIONS,
+        features=None,
+        text_dropout: float = 0.0,
     ) -> None:
         unknown = sorted({u.label for u in utterances} - set(labels))
         if unknown:
@@ -79,6 +93,20 @@ class EmotionDataset(Dataset):
         self.seed = seed
         self.epoch = 0
         self.label_index = {label: index for index, label in enumerate(labels)}
+        self.features = features  # a train.features.FeatureCache: backbone states, not audio
+        if not 0.0 <= text_dropout < 1.0:
+            raise ValueError(f"text_dropout must lie in [0, 1), got {text_dropout}")
+        self.text_dropout = text_dropout
+
+    def _text(self, index: int, utterance: Utterance) -> tuple[str, tuple | None]:
+        """The transcript (and word timings) this epoch shows for the utterance."""
+        if self.text_dropout:
+            rng = np.random.default_rng([self.seed, self.epoch, index, 1])
+            if rng.random() < self.text_dropout:
+                if rng.random() < 0.5:
+                    return "", None
+                return nonsense_transcript(int(rng.integers(NONSENSE_POOL))), None
+        return utterance.text, utterance.words
 
     def set_epoch(self, epoch: int) -> None:
         """Draw different augmentations in each epoch."""
@@ -89,11 +117,13 @@ class EmotionDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         utterance = self.utterances[index]
+        if self.features is not None:
+            return self._cached_item(index, utterance)
         try:
             speech = load_audio(utterance.audio, max_seconds=self.max_seconds).samples  # (N,)
         except AudioError as error:
             raise AudioError(f"utterance {utterance.id!r}: {error}") from error
-        words = utterance.words
+        text, words = self._text(index, utterance)
         if self.augment is not None:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             original = speech.size
@@ -104,10 +134,34 @@ class EmotionDataset(Dataset):
         return {
             "id": utterance.id,
             "speech": speech,
-            "text": utterance.text,
+            "text": text,
             "label": self.label_index[utterance.label],
             "words": words,
         }
+
+    def _cached_item(self, index: int, utterance: Utterance) -> dict:
+        """The item as backbone states from the feature cache (one of its augmented copies)."""
+        cache = self.features
+        copy = 0
+        if cache.copies and self.augment is not None:
+            copy = int(
+                np.random.default_rng([self.seed, self.epoch, index]).integers(cache.copies + 1)
+            )
+        text, words = self._text(index, utterance)
+        item = {
+            "id": utterance.id,
+            "text": text,
+            "label": self.label_index[utterance.label],
+            "words": words,
+        }
+        if cache.speech_identity is not None:
+            states, stretch = cache.speech(utterance, copy)
+            item["speech_features"] = states  # (T_s, D_s)
+            if item["words"] and stretch != 1.0:  # speed perturbation moved every word
+                item["words"] = tuple((w, a * stretch, b * stretch) for w, a, b in item["words"])
+        if cache.text_identity is not None:
+            item["text_features"] = cache.text(cache.token_ids(text))  # (T_t, D_t)
+        return item
 
 
 class Collator:
@@ -134,21 +188,43 @@ class Collator:
         self.token_spans = token_spans and tokenizer is not None
 
     def __call__(self, items: Sequence[dict]) -> dict:
-        speech, speech_mask = pad_waveforms([item["speech"] for item in items])  # (B, N)
+        speech = speech_mask = speech_features = speech_feature_mask = text_features = None
+        if "speech_features" in items[0]:
+            speech_features, speech_feature_mask = _pad_rows([i["speech_features"] for i in items])
+        elif items[0].get("speech") is not None:
+            speech, speech_mask = pad_waveforms([item["speech"] for item in items])  # (B, N)
         text: dict = {"input_ids": None, "text_mask": None}
         if self.tokenizer is not None:
             words = [item.get("words") for item in items] if self.token_spans else None
             texts = [item["text"] for item in items]
             text = tokenize_texts(self.tokenizer, texts, self.max_tokens, words)
+            if "text_features" in items[0]:
+                text_features, _ = _pad_rows(
+                    [i["text_features"] for i in items], text["input_ids"].shape[1]
+                )  # (B, T_t, D_t)
         return {
             "speech": speech,
             "speech_mask": speech_mask,
+            "speech_features": speech_features,  # (B, T_s, D_s) from a feature cache, or None
+            "speech_feature_mask": speech_feature_mask,  # (B, T_s)
+            "text_features": text_features,  # (B, T_t, D_t) or None
             "input_ids": text["input_ids"],  # (B, T_t)
             "text_mask": text["text_mask"],  # (B, T_t)
             "token_spans": text.get("token_spans"),  # (B, T_t, 2) or None
             "labels": torch.tensor([item["label"] for item in items], dtype=torch.long),  # (B,)
             "ids": [item["id"] for item in items],
         }
+
+
+def _pad_rows(rows: Sequence[torch.Tensor], width: int | None = None):
+    """(T_b, D) float16 rows → (B, T, D) float32 zero-padded and a (B, T) bool mask."""
+    width = width or max(row.shape[0] for row in rows)
+    padded = torch.zeros(len(rows), width, rows[0].shape[1])  # (B, T, D)
+    mask = torch.zeros(len(rows), width, dtype=torch.bool)  # (B, T)
+    for index, row in enumerate(rows):
+        padded[index, : row.shape[0]] = row.float()
+        mask[index, : row.shape[0]] = True
+    return padded, mask
 
 
 def _distributed_defaults(num_replicas: int | None, rank: int | None) -> tuple[int, int]:
@@ -185,6 +261,8 @@ class LengthBucketSampler(Sampler[list[int]]):
     bucket_size_multiplier : batches per sorted chunk; larger means less padding, less mixing
     drop_last : drop the last incomplete batch, and the batches that do not divide among ranks
     num_replicas, rank : the data-parallel world; by default from ``torch.distributed``
+    weights : times each utterance is drawn per epoch on average (None: once each); an epoch
+        draws round(sum(weights)) utterances: every whole part, and the fractions by chance
     """
 
     def __init__(
@@ -198,6 +276,7 @@ class LengthBucketSampler(Sampler[list[int]]):
         drop_last: bool = False,
         num_replicas: int | None = None,
         rank: int | None = None,
+        weights: Sequence[float] | None = None,
     ) -> None:
         if batch_size < 1 or bucket_size_multiplier < 1:
             raise ValueError("batch_size and bucket_size_multiplier must be at least 1")
@@ -211,6 +290,26 @@ class LengthBucketSampler(Sampler[list[int]]):
         self.drop_last = drop_last
         self.num_replicas, self.rank = _distributed_defaults(num_replicas, rank)
         self.epoch = 0
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)
+        if self.weights is not None and (
+            self.weights.shape != self.lengths.shape or (self.weights <= 0).any()
+        ):
+            raise ValueError("weights must be positive, one per utterance")
+        self.draws = self.lengths.size if weights is None else int(round(self.weights.sum()))
+
+    def _drawn(self, rng: np.random.Generator) -> np.ndarray:
+        """This epoch's utterance indices: each once, or as often as its weight says."""
+        if self.weights is None:
+            return np.arange(self.lengths.size)
+        whole = np.floor(self.weights).astype(int)
+        fraction = self.weights - whole
+        extra = self.draws - int(whole.sum())
+        chosen = np.array([], dtype=int)
+        if extra > 0:
+            chosen = rng.choice(
+                self.lengths.size, extra, replace=False, p=fraction / fraction.sum()
+            )
+        return np.concatenate([np.repeat(np.arange(self.lengths.size), whole), chosen])
 
     def set_epoch(self, epoch: int) -> None:
         """Use a different (but reproducible) order in each epoch."""
@@ -219,7 +318,8 @@ class LengthBucketSampler(Sampler[list[int]]):
     def _all_batches(self) -> list[list[int]]:
         """Every batch of this epoch, for all ranks together."""
         rng = np.random.default_rng([self.seed, self.epoch])
-        order = rng.permutation(self.lengths.size) if self.shuffle else np.arange(self.lengths.size)
+        drawn = self._drawn(rng)
+        order = drawn[rng.permutation(drawn.size)] if self.shuffle else drawn
         chunk = self.batch_size * self.bucket_size_multiplier
         batches = []
         for start in range(0, order.size, chunk):
@@ -248,15 +348,24 @@ class LengthBucketSampler(Sampler[list[int]]):
         yield from padded[self.rank :: self.num_replicas]
 
     def __len__(self) -> int:
-        total = math.ceil(self.lengths.size / self.batch_size)
+        total = math.ceil(self.draws / self.batch_size)
         if self.drop_last:
-            total = self.lengths.size // self.batch_size
+            total = self.draws // self.batch_size
         return self._batches_per_rank(total)
 
 
-MODEL_INPUTS = ("speech", "speech_mask", "input_ids", "text_mask")
+MODEL_INPUTS = (
+    "speech",
+    "speech_mask",
+    "input_ids",
+    "text_mask",
+    "speech_features",
+    "speech_feature_mask",
+    "text_features",
+)
 
 
 def model_inputs(batch: dict, device) -> dict:
-    """The batch's model inputs on `device` (None stays None: a unimodal model reads one side)."""
-    return {k: None if batch[k] is None else batch[k].to(device) for k in MODEL_INPUTS}
+    """The batch's model inputs on `device` (None stays None: a unimodal model reads one side;
+    cached backbone states stand in for the audio and token ids they were computed from)."""
+    return {k: None if batch.get(k) is None else batch[k].to(device) for k in MODEL_INPUTS}

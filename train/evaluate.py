@@ -18,11 +18,15 @@ def evaluate(
     *,
     max_seconds: float = 30.0,
     with_predictions: bool = False,
+    features=None,
 ) -> dict:
-    """Metrics of `model` on `utterances` (no augmentation; batches in manifest order)."""
+    """Metrics of `model` on `utterances` (no augmentation; batches in manifest order).
+
+    features : a `train.features.FeatureCache` of this model's frozen backbones, or None
+    """
     was_training = model.training
     model.eval()
-    dataset = EmotionDataset(utterances, max_seconds=max_seconds)
+    dataset = EmotionDataset(utterances, max_seconds=max_seconds, features=features)
     loader = DataLoader(
         dataset,
         batch_size=batch_size,

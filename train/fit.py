@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import math
 import time
@@ -36,7 +37,9 @@ from train.data import (
     model_inputs,
 )
 from train.evaluate import evaluate
+from train.features import FeatureCache, cacheable
 from train.manifest import load_manifest, split_by_group, validation_split
+from train.metrics import emotion_metrics
 from train.settings import Experiment, load_experiment
 from train.state import Progress, load_state, restore_rng, save_state
 
@@ -64,9 +67,34 @@ def main(args: argparse.Namespace, overrides: list[str]) -> int:
     return 0
 
 
+def load_utterances(experiment: Experiment) -> list:
+    """Every manifest's utterances, ids made unique per manifest when several are mixed."""
+    weights = experiment.manifest_weights()
+    utterances = []
+    for path in weights:
+        utterances += load_manifest(path)
+    ids = [u.id for u in utterances]
+    if len(set(ids)) != len(ids):
+        raise ValueError(
+            "the experiment's manifests share utterance ids: give each corpus a prefix"
+        )
+    return utterances
+
+
+def utterance_weights(experiment: Experiment, utterances) -> np.ndarray | None:
+    """Per utterance, its manifest's sampling weight (None when every weight is 1)."""
+    weights = experiment.manifest_weights()
+    if set(weights.values()) == {1.0}:
+        return None
+    by_id = {}
+    for path, weight in weights.items():
+        by_id.update({u.id: weight for u in load_manifest(path, check_audio=False)})
+    return np.array([by_id[u.id] for u in utterances])
+
+
 def split_data(experiment: Experiment, test_group: str | None):
     """(train, validation, test) utterances; validation never comes from the test group."""
-    utterances = load_manifest(experiment.manifest_path())
+    utterances = load_utterances(experiment)
     group = experiment.data.test_group if test_group is None else test_group
     if group:
         train_utts, test_utts = split_by_group(utterances, group)
@@ -125,6 +153,7 @@ class Session:
     bare: MGCMA  # the same model unwrapped: for evaluation and checkpoints
     criterion: MGCMALoss
     dataset: EmotionDataset
+    features: FeatureCache | None
     sampler: LengthBucketSampler
     loader: DataLoader
     optimizer: torch.optim.Optimizer
@@ -151,6 +180,11 @@ def fit(
     group = experiment.data.test_group if test_group is None else test_group
     train_utts, val_utts, test_utts = split_data(experiment, group)
     session = _prepare(experiment, Path(out), train_utts, resume)
+    if session.features is not None:
+        if session.main:  # validation and test read the clean clips only
+            session.features.fill(train_utts, progress=progress)
+            session.features.fill([*val_utts, *test_utts], copies=0, progress=progress)
+        session.accelerator.wait_for_everyone()
     if session.main:
         session.out.mkdir(parents=True, exist_ok=True)
         experiment.save(session.out / "experiment.yaml")
@@ -168,7 +202,7 @@ def fit(
         return None
     if not (session.out / "best").exists():  # max_steps ended the run before any validation
         session.bare.save_pretrained(session.out / "best")
-    return _finish(session.out, run, test_utts, group, experiment)
+    return _finish(session.out, run, test_utts, group, experiment, session.features)
 
 
 def _prepare(experiment: Experiment, out: Path, train_utts, resume: bool) -> Session:
@@ -187,15 +221,29 @@ def _prepare(experiment: Experiment, out: Path, train_utts, resume: bool) -> Ses
         model.train()
     else:
         model, run = build_model(experiment, train_utts), Progress()
+    features = None
+    if experiment.data.feature_cache and cacheable(model):
+        features = FeatureCache(
+            experiment.resolve(experiment.data.feature_cache),
+            model,
+            max_seconds=experiment.data.max_seconds,
+            augment=Augmenter(experiment.augment) if experiment.augment.enabled else None,
+            copies=experiment.augment.copies,
+            seed=optim.seed,
+            augment_settings=dataclasses.asdict(experiment.augment),
+        )
     dataset = EmotionDataset(
         train_utts,
         max_seconds=experiment.data.max_seconds,
         augment=Augmenter(experiment.augment),
         seed=optim.seed,
+        features=features,
+        text_dropout=experiment.data.text_dropout,
     )
     sampler = LengthBucketSampler(
         audio_seconds(train_utts),
         optim.batch_size,
+        weights=utterance_weights(experiment, train_utts),
         shuffle=True,
         seed=optim.seed,
         num_replicas=accelerator.num_processes,
@@ -231,6 +279,7 @@ def _prepare(experiment: Experiment, out: Path, train_utts, resume: bool) -> Ses
         accelerator.unwrap_model(prepared),
         criterion,
         dataset,
+        features,
         sampler,
         loader,
         optimizer,
@@ -243,7 +292,11 @@ def _end_epoch(session: Session, losses: dict, val_utts, started: float, progres
     """Validate, keep the best epoch, log, and write the resumable state."""
     run, optim, bare = session.run, session.experiment.optim, session.bare
     val = evaluate(
-        bare, val_utts, optim.batch_size, max_seconds=session.experiment.data.max_seconds
+        bare,
+        val_utts,
+        optim.batch_size,
+        max_seconds=session.experiment.data.max_seconds,
+        features=session.features,
     )
     record = {
         "epoch": run.epoch + 1,
@@ -360,7 +413,23 @@ def _describe(out: Path, train_utts, val_utts, test_utts, test_group: str) -> No
     (out / "splits.json").write_text(json.dumps(summary, indent=1))
 
 
-def _finish(out: Path, run: Progress, test_utts, test_group: str, experiment) -> dict:
+def scores_by_corpus(utterances, predictions: list[dict], emotions) -> dict[str, dict]:
+    """WA / UA / macro-F1 of each corpus (a manifest line's `corpus`) among the predictions."""
+    corpus_of = {u.id: u.extra.get("corpus", "unnamed") for u in utterances}
+    by_corpus: dict[str, list[dict]] = {}
+    for row in predictions:
+        by_corpus.setdefault(corpus_of[row["id"]], []).append(row)
+    return {
+        corpus: emotion_metrics(
+            [r["label"] for r in rows], [r["prediction"] for r in rows], len(emotions)
+        )
+        for corpus, rows in sorted(by_corpus.items())
+    }
+
+
+def _finish(
+    out: Path, run: Progress, test_utts, test_group: str, experiment, features=None
+) -> dict:
     from mgcma.checkpoint import load_model
 
     result = {
@@ -378,8 +447,10 @@ def _finish(out: Path, run: Progress, test_utts, test_group: str, experiment) ->
             experiment.optim.batch_size,
             max_seconds=experiment.data.max_seconds,
             with_predictions=True,
+            features=features,  # the best epoch's backbones are the same frozen files
         )
         result["test"] = {k: v for k, v in scores.items() if k != "predictions"}
+        result["test_by_corpus"] = scores_by_corpus(test_utts, scores["predictions"], best.emotions)
         result["predictions"] = scores["predictions"]
     (out / "result.json").write_text(json.dumps(result, indent=1))
     return result

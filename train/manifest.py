@@ -271,15 +271,37 @@ def groups(utterances: Iterable[Utterance]) -> list[str]:
     return sorted({u.group for u in utterances})
 
 
+def fold_of(group: str) -> str:
+    """The cross-validation fold a group belongs to: its name after the corpus prefix.
+
+    Several corpora are cross-validated together by naming their groups ``<corpus>-<fold>``:
+    fold ``g1`` holds out the synthetic voices of ``g1`` and the RAVDESS actors of
+    ``ravdess-g1`` at once, so no test speaker of any corpus is heard in training.
+    """
+    return group.rsplit("-", 1)[-1]
+
+
+def folds(utterances: Sequence[Utterance]) -> list[str]:
+    """The distinct folds of the utterances' groups, sorted."""
+    return sorted({fold_of(u.group) for u in utterances})
+
+
 def split_by_group(
     utterances: Sequence[Utterance], test_group: str
 ) -> tuple[list[Utterance], list[Utterance]]:
-    """``(train, test)``: the test group held out, everything else for training, in order."""
+    """``(train, test)``: the test group held out, everything else for training, in order.
+
+    `test_group` is a group, or a fold (see :func:`fold_of`) holding out its group in every corpus.
+    """
     known = groups(utterances)
-    if test_group not in known:
-        raise ManifestError(f"test group {test_group!r} is not one of {', '.join(known)}")
-    train = [u for u in utterances if u.group != test_group]
-    test = [u for u in utterances if u.group == test_group]
+    held_out = {g for g in known if fold_of(g) == test_group} or {test_group} & set(known)
+    if not held_out:
+        raise ManifestError(
+            f"test group {test_group!r} is not one of {', '.join(known)} "
+            f"nor a fold of them ({', '.join(folds(utterances))})"
+        )
+    train = [u for u in utterances if u.group not in held_out]
+    test = [u for u in utterances if u.group in held_out]
     return train, test
 
 

@@ -30,6 +30,27 @@ def markdown(report: dict) -> str:
     lines.append(
         f"| **mean ± std** | | **{pm(s['wa'])}** | **{pm(s['ua'])}** | **{pm(s['f1'])}** | |"
     )
+    corpora = report.get("summary_by_corpus") or {}
+    if corpora:
+        lines += [
+            "",
+            "Per corpus (each fold's test speakers of that corpus), mean ± std over folds:",
+            "",
+            "| corpus | "
+            + " | ".join(f["group"] for f in report["folds"])
+            + " | WA % | UA % | macro-F1 % |",
+            "|---|" + "---:|" * (len(report["folds"]) + 3),
+        ]
+        for corpus, stats in corpora.items():
+            per_fold = [
+                f"{100 * f['by_corpus'][corpus]['ua']:.1f}" if corpus in f["by_corpus"] else "–"
+                for f in report["folds"]
+            ]
+            lines.append(
+                f"| {corpus} (UA per fold) | "
+                + " | ".join(per_fold)
+                + f" | {pm(stats['wa'])} | {pm(stats['ua'])} | {pm(stats['f1'])} |"
+            )
     lines += [
         "",
         "Confusion matrix, all folds (rows: truth, columns: prediction):",

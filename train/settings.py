@@ -20,10 +20,19 @@ from mgcma.config import ConfigError, MGCMAConfig, build_dataclass
 @dataclass
 class DataSettings:
     manifest: str = "corpus/manifest.jsonl"  # relative paths resolve against the YAML's folder
+    # several corpora instead of `manifest`: path → weight, the times each of its training
+    # utterances is drawn per epoch on average (0.5: half of them, a new half every epoch)
+    manifests: dict = field(default_factory=dict)
     test_group: str = ""  # held out by `fit`; `cv` iterates over every group
     val_fraction: float = 0.1  # stratified, drawn from the training groups only
     max_seconds: float = 12.0  # longer clips are cut while training
     vocab_size: int = 2000  # WordPiece vocabulary for a text encoder trained from scratch
+    # frozen backbones' outputs are computed once into this folder (relative to the YAML) and
+    # read back every epoch; "" computes them in every step. Never committed (runs/ is ignored).
+    feature_cache: str = ""
+    # share of training transcripts replaced by nothing or by made-up words (labels kept), so an
+    # empty or nonsense transcript teaches the model to leave the decision to the voice
+    text_dropout: float = 0.0
 
 
 @dataclass
@@ -33,6 +42,9 @@ class AugmentSettings:
     gain_db: float = 6.0  # loudness, ± dB
     noise_snr_db: float = 20.0  # white noise at or above this SNR, half of the time
     probability: float = 0.8  # chance that an utterance is augmented at all
+    copies: int = (
+        2  # with a feature cache: augmented copies stored per utterance, one drawn per epoch
+    )
 
 
 @dataclass
@@ -65,11 +77,33 @@ class Experiment:
 
     def model_config(self) -> MGCMAConfig:
         config = MGCMAConfig.preset(self.preset).ablation(self.variant)
-        return config.override(self.model) if self.model else config
+        overrides = {
+            # a backbone file named relative to the YAML, like the manifest
+            key: str(self.resolve(value))
+            if key.endswith(".backbone") and str(value).startswith(".")
+            else value
+            for key, value in self.model.items()
+        }
+        return config.override(overrides) if overrides else config
+
+    def resolve(self, value: str) -> Path:
+        """A path from the YAML: relative paths resolve against the YAML's folder."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else Path(self.base_dir) / path
 
     def manifest_path(self) -> Path:
-        path = Path(self.data.manifest).expanduser()
-        return path if path.is_absolute() else Path(self.base_dir) / path
+        return self.resolve(self.data.manifest)
+
+    def manifest_weights(self) -> dict[Path, float]:
+        """Every manifest of the experiment with its sampling weight."""
+        if not self.data.manifests:
+            return {self.manifest_path(): 1.0}
+        weights = {}
+        for path, weight in self.data.manifests.items():
+            if isinstance(weight, bool) or not isinstance(weight, int | float) or weight <= 0:
+                raise ConfigError(f"data.manifests: the weight of {path} must be a positive number")
+            weights[self.resolve(path)] = float(weight)
+        return weights
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -286,6 +286,7 @@ def render_utterance(engine: Espeak, plan: PlannedUtterance, out_dir: Path) -> d
         "label": plan.label,
         "speaker": plan.speaker,
         "group": plan.group,
+        "corpus": "synthetic",
         "words": words,
         "cue": plan.cue,
         "text_emotion": plan.text_emotion,

@@ -1,0 +1,101 @@
+"""The feature cache: what it returns is what a fresh forward returns, keyed by content."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from conftest import small_pretrained_config
+from mgcma.batch import pad_waveforms
+from mgcma.model import MGCMA
+from train.augment import Augmenter
+from train.data import Collator, EmotionDataset, model_inputs
+from train.features import FeatureCache, cacheable
+from train.manifest import load_manifest
+from train.settings import AugmentSettings
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """Three short noise clips in a manifest (the cache does not care what the sound is)."""
+    folder = tmp_path_factory.mktemp("cache-corpus")
+    rng = np.random.default_rng(1)
+    lines = []
+    for index, (seconds, text, label) in enumerate(
+        [(1.0, "i am so happy", "happy"), (0.7, "get out", "angry"), (1.3, "", "sad")]
+    ):
+        samples = (rng.standard_normal(int(16000 * seconds)) * 0.1).astype(np.float32)
+        sf.write(folder / f"{index}.wav", samples, 16000, subtype="FLOAT")
+        lines.append(
+            {"id": f"u{index}", "audio": f"{index}.wav", "text": text or "hm", "label": label,
+             "speaker": f"s{index}", "group": "g1"}
+        )  # fmt: skip
+    (folder / "manifest.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    return load_manifest(folder / "manifest.jsonl")
+
+
+@pytest.fixture(scope="module")
+def model(backbones):
+    torch.manual_seed(0)
+    return MGCMA(small_pretrained_config(backbones)).eval()
+
+
+def test_cached_states_equal_a_fresh_forward(model, corpus, tmp_path):
+    cache = FeatureCache(tmp_path / "cache", model, max_seconds=8.0)
+    assert cache.fill(corpus, progress=False) == len(corpus)
+    assert cache.fill(corpus, progress=False) == 0  # everything is read back, nothing recomputed
+    for utterance in corpus:
+        samples, _ = sf.read(utterance.audio, dtype="float32")
+        speech, mask = pad_waveforms([samples])
+        fresh, frame_mask = model.speech_encoder.backbone_states(speech, mask)
+        cached, stretch = cache.speech(utterance)
+        assert stretch == 1.0 and cached.dtype == torch.float16
+        assert cached.shape == fresh[0][frame_mask[0]].shape
+        assert torch.allclose(cached.float(), fresh[0], atol=2e-3, rtol=2e-3)
+        ids = cache.token_ids(utterance.text)
+        text = model.tokenize([utterance.text])
+        fresh_text = model.text_encoder.backbone_states(text["input_ids"], text["text_mask"])
+        assert torch.allclose(cache.text(ids).float(), fresh_text[0], atol=2e-3, rtol=2e-3)
+
+
+def test_a_cached_batch_gives_the_logits_of_the_audio_batch(model, corpus, tmp_path):
+    cache = FeatureCache(tmp_path / "cache", model, max_seconds=8.0)
+    collate = Collator(model.tokenizer, model.config.text.max_tokens)
+    from_audio = collate([EmotionDataset(corpus)[i] for i in range(len(corpus))])
+    from_cache = collate([EmotionDataset(corpus, features=cache)[i] for i in range(len(corpus))])
+    assert from_cache["speech"] is None and from_cache["speech_features"] is not None
+    with torch.no_grad():
+        expected = model(**model_inputs(from_audio, "cpu")).logits
+        got = model(**model_inputs(from_cache, "cpu")).logits
+    assert torch.allclose(expected, got, atol=1e-2)
+    assert (expected.argmax(-1) == got.argmax(-1)).all()
+
+
+def test_keys_follow_content_encoder_and_augmentation(model, corpus, tmp_path):
+    augment = Augmenter(AugmentSettings(probability=1.0))
+    cache = FeatureCache(tmp_path / "cache", model, max_seconds=8.0, augment=augment, copies=2)
+    first = corpus[0]
+    moved = tmp_path / "elsewhere.wav"
+    shutil.copy(first.audio, moved)
+    same_sound = type(first)(**{**first.__dict__, "audio": moved})
+    assert cache.speech_path(same_sound, 0) == cache.speech_path(first, 0)  # content, not path
+    assert len({cache.speech_path(first, c) for c in range(3)}) == 3  # each copy its own entry
+    other = FeatureCache(tmp_path / "cache", model, max_seconds=4.0)  # clips cut differently
+    assert other.speech_path(first, 0) != cache.speech_path(first, 0)
+    cache.fill([first], progress=False)
+    clean, _ = cache.speech(first, 0)
+    augmented, stretch = cache.speech(first, 1)
+    assert not torch.equal(clean[: len(augmented)], augmented[: len(clean)])
+    assert 0.85 < stretch < 1.15  # speed perturbation: the dataset stretches word times by it
+
+
+def test_only_frozen_backbones_are_cached(backbones):
+    partly = MGCMA(small_pretrained_config(backbones, **{"text.trainable_layers": 1}))
+    assert not cacheable(partly)
+    with pytest.raises(ValueError, match="frozen"):
+        FeatureCache("unused", partly, max_seconds=8.0)

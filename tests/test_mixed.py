@@ -1,0 +1,112 @@
+"""Several corpora in one experiment: folds across corpora, sampling weights, text dropout."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from mgcma.config import ConfigError
+from train.data import EmotionDataset, LengthBucketSampler, nonsense_transcript
+from train.fit import load_utterances, split_data, utterance_weights
+from train.manifest import Utterance, folds, split_by_group
+from train.settings import load_experiment
+
+
+def utterance(index: int, group: str, label: str = "sad") -> Utterance:
+    return Utterance(
+        id=f"u{index}", audio=Path("a.wav"), text="the door", label=label,
+        speaker=f"{group}-s", group=group, words=None, extra={},
+    )  # fmt: skip
+
+
+def test_a_fold_holds_out_its_group_in_every_corpus():
+    utterances = [
+        utterance(i, g) for i, g in enumerate(["g1", "ravdess-g1", "g2", "ravdess-g2", "g1"])
+    ]
+    assert folds(utterances) == ["g1", "g2"]
+    train, test = split_by_group(utterances, "g1")
+    assert sorted({u.group for u in test}) == ["g1", "ravdess-g1"]
+    assert {u.group for u in train} == {"g2", "ravdess-g2"}
+    train, test = split_by_group(utterances, "ravdess-g2")  # a group alone: only that group
+    assert {u.group for u in test} == {"ravdess-g2"} and len(train) == 4
+
+
+def test_weights_draw_each_utterance_as_often_as_its_corpus_says():
+    weights = [2.0] * 4 + [0.5] * 8  # 8 + 4 draws per epoch
+    sampler = LengthBucketSampler(np.ones(12), 3, weights=weights, seed=1)
+    drawn = []
+    for epoch in range(4):
+        sampler.set_epoch(epoch)
+        batches = list(sampler)
+        assert len(batches) == len(sampler) == 4  # 12 draws in batches of 3: DDP needs this
+        counts = Counter(i for batch in batches for i in batch)
+        assert all(counts[i] == 2 for i in range(4))
+        half = {i for i in range(4, 12) if counts[i]}
+        assert len(half) == 4 and all(counts[i] == 1 for i in half)
+        drawn.append(half)
+    assert len({frozenset(h) for h in drawn}) > 1  # another half of the light corpus
+    with pytest.raises(ValueError, match="positive"):
+        LengthBucketSampler(np.ones(3), 2, weights=[1.0, 0.0, 1.0])
+
+
+def test_text_dropout_replaces_some_transcripts_and_keeps_labels(tmp_path):
+    sf.write(tmp_path / "a.wav", np.zeros(8000, np.float32), 16000)
+    utterances = [
+        Utterance(f"u{i}", tmp_path / "a.wav", "i am so happy", "happy", "s", "g1", None, {})
+        for i in range(400)
+    ]
+    dataset = EmotionDataset(utterances, text_dropout=0.2)
+    texts = [dataset._text(i, u)[0] for i, u in enumerate(utterances)]
+    replaced = [t for t in texts if t != "i am so happy"]
+    assert 0.12 < len(replaced) / len(texts) < 0.28
+    assert 0.3 < sum(t == "" for t in replaced) / len(replaced) < 0.7
+    assert dataset[0]["label"] == dataset.label_index["happy"]
+    assert nonsense_transcript(3) == nonsense_transcript(3) != nonsense_transcript(4)
+    dataset.set_epoch(1)
+    assert [dataset._text(i, u)[0] for i, u in enumerate(utterances)] != texts  # new each epoch
+    with pytest.raises(ValueError, match="text_dropout"):
+        EmotionDataset(utterances, text_dropout=1.0)
+
+
+def _manifest(folder: Path, prefix: str, groups: list[str]) -> Path:
+    folder.mkdir(parents=True)
+    sf.write(folder / "a.wav", np.zeros(8000, np.float32), 16000)
+    lines = [
+        {"id": f"{prefix}{i}", "audio": "a.wav", "text": "hello there", "label": label,
+         "speaker": f"{prefix}-{group}", "group": group}
+        for i, (group, label) in enumerate(
+            (g, lab) for g in groups for lab in ("neutral", "happy", "angry", "sad")
+        )
+    ]  # fmt: skip
+    (folder / "manifest.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return folder / "manifest.jsonl"
+
+
+def test_an_experiment_mixes_manifests_with_weights(tmp_path):
+    _manifest(tmp_path / "synth", "s", ["g1", "g2"])
+    _manifest(tmp_path / "real", "r", ["real-g1", "real-g2"])
+    config = tmp_path / "mix.yaml"
+    config.write_text(
+        "preset: compact\ndata:\n  test_group: g1\n  val_fraction: 0.0\n  manifests:\n"
+        "    synth/manifest.jsonl: 1.0\n    real/manifest.jsonl: 3.0\n"
+    )
+    experiment = load_experiment(config)
+    assert len(load_utterances(experiment)) == 16
+    train, _, test = split_data(experiment, None)
+    assert {u.group for u in test} == {"g1", "real-g1"}
+    weights = utterance_weights(experiment, train)
+    assert sorted(Counter(weights.tolist()).items()) == [(1.0, 4), (3.0, 4)]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(config.read_text().replace("3.0", "-1"))
+    with pytest.raises(ConfigError, match="positive"):
+        load_experiment(bad).manifest_weights()
+    _manifest(tmp_path / "clash", "s", ["g3"])  # the same ids as synth/
+    clash = tmp_path / "clash.yaml"
+    clash.write_text(config.read_text().replace("real/", "clash/"))
+    with pytest.raises(ValueError, match="share utterance ids"):
+        load_utterances(load_experiment(clash))

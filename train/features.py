@@ -1,0 +1,221 @@
+"""A disk cache of what frozen backbones compute, so an epoch trains only the layers above them.
+
+A frozen encoder gives the same output for the same input in every epoch; with Whisper tiny.en and
+MiniLM frozen, the encoders are almost all of a step's cost. :class:`FeatureCache` stores each
+utterance's backbone states once, as float16 safetensors files named by a sha256 of:
+
+- speech: the decoded 16-kHz samples (so a re-encoded file with the same sound hits), the
+  encoder's identity (model type, weights sha256, input settings) and the augmentation (settings,
+  seed and copy number; copy 0 is the clean clip);
+- text: the token ids and the text encoder's identity.
+
+Augmentation survives caching as a few fixed augmented copies per utterance (``copies``); each
+epoch draws one of them (or the clean clip) per utterance. The cache lives in a run folder and is
+never committed (``runs/`` is ignored by git).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from mgcma.audio import load_audio
+from mgcma.batch import pad_waveforms
+from mgcma.model import MGCMA
+from train.manifest import Utterance
+
+FORMAT = 1  # bump when what is stored changes
+
+
+def _digest(*parts) -> str:
+    hasher = hashlib.sha256()
+    for part in parts:
+        hasher.update(part if isinstance(part, bytes) else json.dumps(part).encode())
+        hasher.update(b"\0")
+    return hasher.hexdigest()
+
+
+def cacheable(model: MGCMA) -> bool:
+    """True when every backbone the model reads is frozen (its output never changes)."""
+    encoders = [e for e in (model.speech_encoder, model.text_encoder) if e is not None]
+    return bool(encoders) and all(e.frozen for e in encoders)
+
+
+class FeatureCache:
+    """Backbone states of utterances, computed once and read back in every epoch.
+
+    Parameters
+    ----------
+    directory : where the files go (created)
+    model : the model whose frozen backbones compute the states
+    max_seconds : clips are cut to this length first, as the dataset cuts them
+    augment : ``augment(samples, rng) -> samples`` for copies 1…``copies``, or None
+    copies : augmented copies per utterance (0: clean clips only)
+    seed : seeds the augmentation of each copy, with the audio's digest and the copy number
+    """
+
+    def __init__(
+        self,
+        directory: str | Path,
+        model: MGCMA,
+        *,
+        max_seconds: float,
+        augment=None,
+        copies: int = 0,
+        seed: int = 0,
+        augment_settings: dict | None = None,
+    ) -> None:
+        if not cacheable(model):
+            raise ValueError("only frozen backbones can be cached (trainable_layers = 0)")
+        self.directory = Path(directory)
+        self.model = model
+        self.max_seconds = max_seconds
+        self.augment = augment
+        self.copies = copies if augment is not None else 0
+        self.seed = seed
+        config = model.config
+        self.speech_identity = None
+        if model.speech_encoder is not None:
+            speech = config.speech
+            self.speech_identity = [
+                FORMAT, speech.model_type, speech.weights_sha256, speech.normalize_input,
+                speech.hf_config if not speech.weights_sha256 else None, max_seconds,
+                augment_settings or {}, seed,
+            ]  # fmt: skip
+        self.text_identity = None
+        if model.text_encoder is not None:
+            text = config.text
+            self.text_identity = [
+                FORMAT, text.weights_sha256, text.hf_config if not text.weights_sha256 else None,
+                text.max_tokens,
+            ]  # fmt: skip
+        self._audio_keys: dict[Path, str] = {}
+
+    # -- keys ---------------------------------------------------------------------------------
+
+    def _audio_key(self, path: Path) -> str:
+        if path not in self._audio_keys:
+            samples = load_audio(path, max_seconds=self.max_seconds).samples
+            self._audio_keys[path] = _digest(np.ascontiguousarray(samples).tobytes())
+        return self._audio_keys[path]
+
+    def speech_path(self, utterance: Utterance, copy: int) -> Path:
+        key = _digest(self._audio_key(Path(utterance.audio)), self.speech_identity, copy)
+        return self.directory / "speech" / key[:2] / f"{key}.safetensors"
+
+    def text_path(self, token_ids: Sequence[int]) -> Path:
+        key = _digest(list(token_ids), self.text_identity)
+        return self.directory / "text" / key[:2] / f"{key}.safetensors"
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def speech(self, utterance: Utterance, copy: int = 0) -> tuple[torch.Tensor, float]:
+        """(T_s, D_s) float16 states of one copy, and how much that copy was stretched in time
+        (speed perturbation: its length over the clean clip's)."""
+        path = self.speech_path(utterance, copy)
+        if not path.is_file():
+            self.fill([utterance], progress=False, copies=copy)
+        stored = load_file(path)
+        return stored["states"], float(stored["samples"]) / float(stored["clean_samples"])
+
+    def token_ids(self, text: str) -> list[int]:
+        """The ids the model's tokenizer gives `text` (truncated as the model truncates)."""
+        batch = self.model.tokenize([text])
+        return batch["input_ids"][0][batch["text_mask"][0]].tolist()
+
+    def text(self, token_ids: Sequence[int]) -> torch.Tensor:
+        """(T_t, D_t) float16 states of one tokenised transcript (no padding)."""
+        path = self.text_path(token_ids)
+        if not path.is_file():
+            self._fill_text([list(token_ids)])
+        return load_file(path)["states"]
+
+    # -- filling ------------------------------------------------------------------------------
+
+    def copy_samples(self, utterance: Utterance, copy: int) -> tuple[np.ndarray, int]:
+        """The waveform of one copy (copy 0: the clip; else an augmented version of it), and
+        the clean clip's length in samples."""
+        samples = load_audio(utterance.audio, max_seconds=self.max_seconds).samples
+        if copy == 0:
+            return samples, len(samples)
+        audio_seed = int(self._audio_key(Path(utterance.audio))[:8], 16)
+        rng = np.random.default_rng([self.seed, audio_seed, copy])
+        return np.asarray(self.augment(samples, rng), dtype=np.float32), len(samples)
+
+    @torch.inference_mode()
+    def fill(
+        self,
+        utterances: Sequence[Utterance],
+        batch_size: int = 16,
+        progress: bool = True,
+        copies: int | None = None,
+    ) -> int:
+        """Compute what is missing for `utterances` (the clean clip and `copies` augmented
+        copies, default all; and their texts); returns how many speech entries were computed."""
+        model = self.model
+        copies = self.copies if copies is None else min(copies, self.copies)
+        computed = 0
+        if model.speech_encoder is not None:
+            todo = [
+                (u, c)
+                for u in utterances
+                for c in range(copies + 1)
+                if not self.speech_path(u, c).is_file()
+            ]
+            bar = tqdm(total=len(todo), desc="speech features", disable=not progress, leave=False)
+            for start in range(0, len(todo), batch_size):
+                chunk = todo[start : start + batch_size]
+                copies = [self.copy_samples(u, c) for u, c in chunk]
+                speech, mask = pad_waveforms([wave for wave, _ in copies])  # (b, N)
+                states, frame_mask = model.speech_encoder.backbone_states(
+                    speech.to(model.device), mask.to(model.device)
+                )  # (b, T_s, D_s), (b, T_s)
+                for (u, c), row, row_mask, (wave, clean) in zip(
+                    chunk, states, frame_mask, copies, strict=True
+                ):
+                    self._write(
+                        self.speech_path(u, c),
+                        states=row[row_mask].half().cpu().contiguous(),  # (T_s, D_s)
+                        samples=torch.tensor(len(wave)),
+                        clean_samples=torch.tensor(clean),
+                    )
+                computed += len(chunk)
+                bar.update(len(chunk))
+            bar.close()
+        if model.text_encoder is not None:
+            rows = [self.token_ids(u.text) for u in utterances]
+            self._fill_text([r for r in rows if not self.text_path(r).is_file()], batch_size)
+        return computed
+
+    @torch.inference_mode()
+    def _fill_text(self, rows: list[list[int]], batch_size: int = 64) -> None:
+        encoder = self.model.text_encoder
+        unique = list({tuple(r): r for r in rows}.values())
+        for start in range(0, len(unique), batch_size):
+            chunk = unique[start : start + batch_size]
+            width = max(len(r) for r in chunk)
+            ids = torch.zeros(len(chunk), width, dtype=torch.long)  # (b, T_t); 0 is never read
+            mask = torch.zeros(len(chunk), width, dtype=torch.bool)
+            for i, row in enumerate(chunk):
+                ids[i, : len(row)] = torch.tensor(row)
+                mask[i, : len(row)] = True
+            device = self.model.device
+            states = encoder.backbone_states(ids.to(device), mask.to(device))  # (b, T_t, D_t)
+            for row, hidden in zip(chunk, states, strict=True):
+                self._write(
+                    self.text_path(row), states=hidden[: len(row)].half().cpu().contiguous()
+                )
+
+    @staticmethod
+    def _write(path: Path, **tensors: torch.Tensor) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_suffix(f".tmp{np.random.randint(1 << 30)}")
+        save_file(tensors, staging)
+        staging.replace(path)  # atomic: a reader never sees half a file
