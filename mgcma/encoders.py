@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 import torchaudio
+import whisper
 from torch import nn
 from transformers import CONFIG_MAPPING, AutoModel, PretrainedConfig
 
@@ -272,13 +273,20 @@ def pool_frames(
 
 def _whisper_encoder(config: SpeechEncoderConfig) -> nn.Module:
     """Whisper's audio encoder: the transcriber's own while frozen, a private copy otherwise."""
+    from mgcma import asr  # the transcriber's offline rules apply to a name here too
+
     source = resolve_weights(config)
+    missing = "" if source == config.backbone else f"{config.backbone} is missing, and "
     try:
+        if asr.is_offline() and source in whisper.available_models():
+            asr._check_cached(source, asr.default_download_root())
         model = whisper_backbone.load_whisper(source)
-    except (OSError, RuntimeError, ValueError, KeyError, EOFError) as error:
+    except (OSError, RuntimeError, ValueError, KeyError, EOFError, asr.TranscriberError) as error:
+        reason = str(error).replace(asr.TYPE_INSTEAD, "").strip().rstrip(".")
         raise OSError(
-            f"could not load the Whisper backbone {source!r}: {error}. A name (tiny.en) is "
-            "downloaded once by openai-whisper (internet needed); a local .pt file works offline."
+            f"could not load the Whisper backbone: {missing}{source!r} failed: {reason}. A name "
+            "(tiny.en) is downloaded once by openai-whisper (internet needed); a local .pt file "
+            "works offline."
         ) from error
     encoder = model.encoder
     return encoder if config.trainable_layers == 0 else copy.deepcopy(encoder)

@@ -71,10 +71,11 @@ def official_name(model: whisper.Whisper) -> str | None:
 def load_whisper(
     name_or_path: str | os.PathLike, device: str | torch.device = "cpu", download_root=None
 ) -> whisper.Whisper:
-    """The Whisper model for a name or ``.pt`` path, loaded once per process and device.
+    """The Whisper model for a name or ``.pt`` path, loaded once per process.
 
-    Raises whatever ``whisper.load_model`` raises (OSError, RuntimeError…) for a missing or
-    corrupt file; callers turn that into their own message.
+    One copy per file: asked for on another device, the shared model moves there (the app puts
+    its transcriber and its analyzer on the same device). Raises whatever ``whisper.load_model``
+    raises (OSError, RuntimeError…) for a missing or corrupt file; callers word their message.
     """
     source = str(name_or_path)
     version: tuple = ()
@@ -83,8 +84,10 @@ def load_whisper(
         source = str(path)
         if path.is_file():  # a rewritten file is a different model
             version = (path.stat().st_size, path.stat().st_mtime_ns)
-    key = (source, str(torch.device(device)), *version)
+    key = (source, *version)
     with _lock:
+        if key in _models and next(_models[key].parameters()).device != torch.device(device):
+            _models[key].to(device)
         if key not in _models:
             model = whisper.load_model(source, device=device, download_root=download_root)
             name = official_name(model)

@@ -13,6 +13,7 @@ import subprocess
 import numpy as np
 import pytest
 import torch
+import whisper
 from safetensors.torch import load_file
 
 from conftest import ROOT, require_tool, small_pretrained_config
@@ -157,6 +158,20 @@ def test_missing_backbone_falls_back_to_its_name_and_says_so_offline(backbones, 
     bert_copy.rmdir()
     # the Hub id is tried instead; offline (as the tests run) that fails with a clear message
     with pytest.raises(CheckpointError, match="all-MiniLM-L6-v2"):
+        load_model(directory)
+
+
+def test_missing_whisper_file_offline_names_the_file_and_does_not_download(
+    backbones, tmp_path, monkeypatch
+):
+    whisper_copy = tmp_path / "whisper.pt"
+    whisper_copy.write_bytes(backbones[0].read_bytes())
+    config = small_pretrained_config(backbones, **{"speech.backbone": str(whisper_copy)})
+    directory = save_model(MGCMA(config), tmp_path / "model")
+    whisper_copy.unlink()
+    monkeypatch.setenv("MGCMA_OFFLINE", "1")
+    monkeypatch.setattr(whisper, "_download", lambda *a, **k: pytest.fail("tried to download"))
+    with pytest.raises(CheckpointError, match="whisper.pt is missing.*offline"):
         load_model(directory)
 
 
