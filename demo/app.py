@@ -24,7 +24,7 @@ import gradio as gr  # noqa: E402
 from demo import texts  # noqa: E402
 from demo.api_json import plain_json  # noqa: E402
 from demo.callbacks import Callbacks, compare_headers  # noqa: E402
-from demo.service import MAP_SPACES, MAX_BATCH, WHISPER_CHOICES, Explorer, Settings  # noqa: E402
+from demo.service import MAP_SPACES, MAX_BATCH, Explorer, Settings, whisper_choices  # noqa: E402
 
 MAX_UPLOAD = "20mb"  # a 30-s WAV at 48 kHz stereo is 11 MB
 # Waiting requests beyond QUEUE_SIZE are refused at once with HTTP 503: the browser shows "This
@@ -53,7 +53,7 @@ def build(explorer: Explorer) -> gr.Blocks:
                     )
                     with gr.Row():
                         whisper = gr.Dropdown(
-                            list(dict.fromkeys([explorer.settings.whisper, *WHISPER_CHOICES])),
+                            whisper_choices(explorer.settings.whisper),
                             value=explorer.settings.whisper,
                             label="Whisper model",
                             allow_custom_value=True,

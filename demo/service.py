@@ -8,6 +8,7 @@ becomes a `UserFacingError` whose message the app shows as it is.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -30,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "assets"
 MAX_TRANSCRIPT_CHARS = 2_000  # longer text is cut (the text encoder reads ≤ 64 sub-words anyway)
 SILENT_DBFS = -60.0  # quieter than this is no speech: speech recorded at all sits near -40..-10
-WHISPER_CHOICES = ("tiny", "base", "small")
+SHIPPED_WHISPER = ASSETS / "backbones" / "whisper-tiny.en.pt"  # also the model's speech encoder
+WHISPER_CHOICES = ("tiny", "base", "small")  # downloaded by openai-whisper on first use
 MAP_SPACES = ("speech & text (instance space)", "fused")
 NEIGHBOURS = 6  # nearest bank utterances shown
 SAME_CLIP_DISTANCE = 5e-5  # cosine distance that rounds to 0.0000: the same utterance
@@ -39,16 +41,31 @@ DISPLAY_POINTS = 1200  # bank utterances drawn on the maps (searches still use t
 # every drawn point travels to the browser and is rendered there, on every request
 
 
+log = logging.getLogger("mgcma.app")
+
+
+def whisper_choices(configured: str) -> list[tuple[str, str]]:
+    """(label, value) pairs for the Whisper menu: the configured model first, then the named
+    ones openai-whisper downloads on request."""
+    label = configured
+    if Path(configured).is_file() and Path(configured).resolve() == SHIPPED_WHISPER.resolve():
+        label = "tiny.en (ships with the app, offline)"
+    elif Path(configured).is_file():
+        label = f"{Path(configured).name} (local file)"
+    choices = [(label, configured)]
+    return choices + [(name, name) for name in WHISPER_CHOICES if name != configured]
+
+
 class UserFacingError(ValueError):
     """A problem with the input or the setup, phrased for the person using the app."""
 
 
 @dataclass
 class Settings:
-    checkpoint: str = str(ASSETS / "checkpoints" / "compact")
+    checkpoint: str = str(ASSETS / "checkpoints" / "whisper_minilm")
     bank: str = str(ASSETS / "bank")
     examples: str = str(ASSETS / "examples")
-    whisper: str = "base"
+    whisper: str = str(SHIPPED_WHISPER)
 
     @classmethod
     def from_env(cls, **given) -> Settings:
@@ -73,6 +90,7 @@ class Example:
     cue: str = ""
     words: list = field(default_factory=list)
     note: str = ""
+    licence: str = ""  # set for clips of a corpus whose licence travels with them (RAVDESS)
 
 
 def load_examples(directory: str | Path) -> list[Example]:
@@ -109,7 +127,7 @@ class Explorer:
         except CheckpointError as error:
             raise SystemExit(
                 f"cannot start: {error}\nTrain one with `python -m train fit "
-                "train/configs/compact.yaml` and pass --checkpoint runs/compact/best"
+                "train/configs/whisper_minilm.yaml` and pass --checkpoint runs/whisper_minilm/best"
             ) from error
         self.bank = _load_bank(settings.bank, self.model)
         self.shown = _display_subset(len(self.bank) if self.bank else 0)
@@ -133,6 +151,11 @@ class Explorer:
 
         name = name or self.settings.whisper
         if name not in whisper.available_models():
+            if Path(name).resolve() == SHIPPED_WHISPER.resolve() and Path(name).is_file():
+                return (
+                    "Whisper tiny.en ships with the app: transcription works offline, and the "
+                    "same Whisper is the model's ear."
+                )
             found = Path(name).is_file()
             return (
                 f"Whisper: local checkpoint `{name}`."
@@ -161,17 +184,17 @@ class Explorer:
             raise UserFacingError(f"The audio could not be used: {error}") from error
 
     def transcribe(self, audio: Audio, whisper: str | None = None) -> tuple[str, list, str]:
-        """(text, word timings, status message) from Whisper."""
+        """(text, word timings, status message) from Whisper; when Whisper cannot run, no text
+        and a message that says why (shown beside the transcript, not as an error)."""
         name = whisper or self.settings.whisper
         with self._lock:
             transcriber = self._transcribers.setdefault(name, Transcriber(name))
         try:
             transcript = transcriber.transcribe(audio.samples)
         except TranscriberError as error:
+            log.warning("Whisper %s could not transcribe: %s", name, error)
             reason = str(error).replace(TYPE_INSTEAD, "").strip()  # said once, below
-            raise UserFacingError(
-                f"Whisper is not available here: {reason} Type the transcript instead."
-            ) from error
+            return "", [], f"Whisper is not available here: {reason} Type the transcript instead."
         words = [{"word": w.word, "start": w.start, "end": w.end} for w in transcript.words]
         status = transcript.note or f"Transcribed with Whisper {transcriber.name}."
         return transcript.text, words, status
@@ -194,10 +217,10 @@ class Explorer:
             text = text[:MAX_TRANSCRIPT_CHARS]
             notes.append(f"The transcript was cut to its first {MAX_TRANSCRIPT_CHARS} characters.")
         if not text and self.model.config.uses_text:
+            # without words (Whisper unavailable, or it heard none) the analysis still runs: its
+            # notes say the text side had nothing to read, and the voice carries the result
             text, words, status = self.transcribe(clip, whisper)
             notes.append(status)
-            if not text:
-                raise UserFacingError(f"{status} Type the transcript to analyse this clip.")
         try:
             analysis = self.batcher((clip, SAMPLE_RATE, text, words))
         except (AnalysisError, AudioError, ValueError) as error:

@@ -13,7 +13,7 @@ ICASSP 2025). Record or upload a sentence, check the transcript, press **Analyze
 model lines up what was *said* with *how* it was said — at three levels of detail."""
 
 TOKEN_HELP = """### Token level — which words listen to which moments
-Each row is a word; each column is a 20-ms slice of the speech. A bright cell means the word's
+Each row is a word; each column is a short slice of the speech (40 ms for the shipped model). A bright cell means the word's
 text representation drew on that moment of audio (cross-attention). Boxes mark where each word
 was actually spoken, when that is known (Whisper's timings or an example's truth)."""
 
@@ -88,7 +88,7 @@ def cv_table() -> str:
         return table  # the file carries its own heading, naming the protocol and the folds
     return (
         "### Measured cross-validation\nNo ablation table is shipped with these checkpoints; "
-        "produce one with `python -m train ablate train/configs/compact.yaml`."
+        "produce one with `python -m train ablate train/configs/whisper_minilm.yaml`."
     )
 
 

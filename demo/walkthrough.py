@@ -24,6 +24,7 @@ def _describe(example: Example) -> str:
         "prosody": "only the voice carries it",
         "words": "only the words carry it",
         "conflict": "voice and words disagree",
+        "real": "a real actor's voice, neutral words",
     }
     return f"{example.name} — {example.label}" + (
         f" ({cue[example.cue]})" if example.cue in cue else ""
