@@ -89,7 +89,10 @@ def load_whisper(
         if key in _models and next(_models[key].parameters()).device != torch.device(device):
             _models[key].to(device)
         if key not in _models:
-            model = whisper.load_model(source, device=device, download_root=download_root)
+            # whisper initialises a random model before loading the weights: keep the caller's
+            # random stream as it was, or a seeded run would depend on whether it loaded first
+            with torch.random.fork_rng(devices=[]):
+                model = whisper.load_model(source, device=device, download_root=download_root)
             name = official_name(model)
             if source not in whisper.available_models() and name in whisper._ALIGNMENT_HEADS:
                 model.set_alignment_heads(whisper._ALIGNMENT_HEADS[name])

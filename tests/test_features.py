@@ -99,3 +99,47 @@ def test_only_frozen_backbones_are_cached(backbones):
     assert not cacheable(partly)
     with pytest.raises(ValueError, match="frozen"):
         FeatureCache("unused", partly, max_seconds=8.0)
+
+
+def test_fit_with_a_feature_cache_trains_from_cached_states_and_reuses_them(
+    backbones, tiny_corpus, tmp_path
+):
+    """A whisper_minilm run on real espeak-ng speech: the cache is filled once, then read."""
+    import yaml
+
+    from train.fit import fit
+    from train.settings import load_experiment
+
+    document = {
+        "preset": "whisper_minilm",
+        "model": {
+            "speech.backbone": str(backbones[0]),
+            "text.backbone": str(backbones[1]),
+            "alignment.dim": 32,
+            "alignment.heads": 2,
+            "classifier.hidden": 32,
+        },
+        "data": {
+            "manifest": str(tiny_corpus),
+            "test_group": "g1",
+            "val_fraction": 0.2,
+            "feature_cache": "cache",
+            "text_dropout": 0.2,
+        },
+        "augment": {"copies": 1},
+        "optim": {"epochs": 2, "batch_size": 4, "seed": 3},
+    }
+    path = tmp_path / "cached.yaml"
+    path.write_text(yaml.safe_dump(document))
+    result = fit(load_experiment(path), tmp_path / "run", progress=False)
+    stored = sorted((tmp_path / "cache" / "speech").rglob("*.safetensors"))
+    # 16 clips: each clean, and each training clip once augmented
+    train_count = json.loads((tmp_path / "run" / "splits.json").read_text())["train"]["count"]
+    assert len(stored) == 16 + train_count
+    splits = json.loads((tmp_path / "run" / "splits.json").read_text())
+    assert result["test"]["count"] == splits["test"]["count"] > 0
+    assert set(result["test_by_corpus"]) == {"synthetic"}
+    again = fit(load_experiment(path), tmp_path / "again", progress=False)
+    assert sorted((tmp_path / "cache" / "speech").rglob("*.safetensors")) == stored
+    timeless = [{k: v for k, v in h.items() if k != "seconds"} for h in result["history"]]
+    assert [{k: v for k, v in h.items() if k != "seconds"} for h in again["history"]] == timeless
