@@ -188,7 +188,7 @@ def _read_config(directory: Path) -> MGCMAConfig:
         if references_backbone(encoder):
             if encoder.backbone.startswith("."):  # a file named relative to the checkpoint
                 encoder.backbone = str((directory / encoder.backbone).resolve())
-            if not encoder.weights_sha256:
+            if used and not encoder.weights_sha256:
                 raise CheckpointError(f"{path}: the {name} backbone's weights_sha256 is missing")
         elif used and not isinstance(encoder.hf_config, dict):
             raise CheckpointError(f"{path}: the {name} encoder's hf_config is missing")

@@ -134,6 +134,18 @@ def test_checkpoint_with_unfrozen_layers_stores_only_what_differs(backbones, tmp
     assert torch.allclose(model(speech, mask, **text).logits, loaded(speech, mask, **text).logits)
 
 
+@pytest.mark.parametrize("variant", ["speech_only", "text_only"])
+def test_unimodal_ablations_save_and_load_with_only_their_backbone(backbones, tmp_path, variant):
+    model = MGCMA(small_pretrained_config(backbones).ablation(variant)).eval()
+    directory = save_model(model, tmp_path / variant)
+    loaded = load_model(directory)
+    speech, mask = pad_waveforms(clips())
+    inputs = {"speech": speech, "speech_mask": mask} if variant == "speech_only" else {}
+    if variant == "text_only":
+        inputs = model.tokenize(["a", "b c", "d"])
+    assert torch.equal(model(**inputs).logits, loaded(**inputs).logits)
+
+
 def test_changed_backbone_file_is_refused(backbones, tmp_path):
     whisper_copy = tmp_path / "whisper.pt"
     whisper_copy.write_bytes(backbones[0].read_bytes())
