@@ -21,6 +21,7 @@ Checkpoints are read by ``whisper.load_model``, which uses torch's loader with
 ``weights_only=True`` (openai-whisper 20250625), so a local ``.pt`` path cannot run code on load.
 """
 
+import contextlib
 import hashlib
 import math
 import os
@@ -231,6 +232,34 @@ def _to_transcript(result: dict[str, Any], duration: float) -> Transcript:
     return Transcript(text, _words_of(kept, duration), language, no_speech_prob, note)
 
 
+@contextlib.contextmanager
+def _encode_each_window_once(model: whisper.Whisper):
+    """Reuse the encoder's output for the same 30-s window within one ``transcribe`` call.
+
+    Whisper encodes a window for decoding, again for each fallback temperature, and once more
+    (without fused attention, so slower) to align words with their times: on CPU that third pass
+    cost as much as the rest of a 4-s clip's transcription. The same window tensor comes back
+    each time; while it is held here its memory cannot be reused, so (pointer, shape, strides,
+    in-place version) identify its content.
+    """
+    encoder = model.encoder
+    forward = encoder.forward
+    held: dict = {}
+
+    def remembering_forward(mel):
+        key = (mel.data_ptr(), tuple(mel.shape), mel.stride(), mel.dtype, mel._version)
+        if held.get("key") != key:
+            held.update(key=key, mel=mel, output=forward(mel))
+        return held["output"]
+
+    encoder.forward = remembering_forward
+    try:
+        yield
+    finally:
+        del encoder.forward  # the class's forward again
+        held.clear()
+
+
 class Transcriber:
     """Whisper speech recognition, loaded lazily and shared between threads.
 
@@ -346,7 +375,8 @@ class Transcriber:
         if level < SILENCE_DBFS:
             return Transcript("", (), None, 1.0, f"No speech detected (level {level:.0f} dBFS).")
         model = self.load()._model
-        with self._lock:  # word timestamps add hooks to the shared model while decoding
+        # word timestamps add hooks to the shared model while decoding
+        with self._lock, _encode_each_window_once(model):
             result = model.transcribe(
                 audio,
                 language=language,

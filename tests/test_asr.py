@@ -19,7 +19,7 @@ import torch  # noqa: E402
 import torchaudio  # noqa: E402
 import whisper  # noqa: E402
 
-from conftest import require_tool  # noqa: E402
+from conftest import ROOT, require_tool  # noqa: E402
 from mgcma.asr import (  # noqa: E402
     SILENCE_DBFS,
     Transcriber,
@@ -30,6 +30,7 @@ from mgcma.asr import (  # noqa: E402
 )
 from mgcma.constants import SAMPLE_RATE  # noqa: E402
 
+SHIPPED_WHISPER = ROOT / "assets" / "backbones" / "whisper-tiny.en.pt"
 # Random weights decode garbage until the token limit; a few tokens keep the test to seconds.
 MAX_TOKENS = 8
 
@@ -257,3 +258,30 @@ def test_concurrent_first_use_loads_once(tiny_checkpoint, monkeypatch, tmp_path)
     assert calls == [(str(fresh.resolve()),)]
     again = Transcriber(str(fresh), device="cpu").load()  # another transcriber, same file:
     assert again._model is shared._model and len(calls) == 1  # one model in the process
+
+
+def test_each_window_is_encoded_once_and_word_times_are_unchanged(hello_world, monkeypatch):
+    """The alignment pass reuses the decoding pass's encoder output (it cost 0.5 s on CPU)."""
+    from mgcma.asr import _encode_each_window_once
+
+    model = Transcriber(str(SHIPPED_WHISPER), device="cpu").load()._model
+    calls = []
+    original = whisper.model.AudioEncoder.forward
+
+    def counting(self, mel):
+        calls.append(tuple(mel.shape))
+        return original(self, mel)
+
+    monkeypatch.setattr(whisper.model.AudioEncoder, "forward", counting)
+    options = dict(language="en", word_timestamps=True, fp16=False, temperature=0.0)
+    plain = model.transcribe(hello_world, **options)
+    encoded_plain = len(calls)
+    calls.clear()
+    with _encode_each_window_once(model):
+        reused = model.transcribe(hello_world, **options)
+    assert len(calls) == 1 < encoded_plain
+    assert reused["text"] == plain["text"]
+    times = [(w["start"], w["end"]) for s in plain["segments"] for w in s["words"]]
+    again = [(w["start"], w["end"]) for s in reused["segments"] for w in s["words"]]
+    assert again == times
+    assert "forward" not in vars(model.encoder)  # the patch is gone afterwards
