@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -20,38 +22,58 @@ def test_readme_python_snippet_runs():
     assert "W2 =" in lines[2] and "percentile" in lines[2]
 
 
-def _shipped_ablation() -> dict:
-    """assets/checkpoints/ablation.json as the reports `train.ablate.ablation_table` reads."""
+def _ablation(path: Path) -> dict:
+    """An ablation.json as the reports `train.ablate.ablation_table` reads."""
     import json
 
-    summary = json.loads((ROOT / "assets" / "checkpoints" / "ablation.json").read_text())
+    summary = json.loads(path.read_text())
     return {
         variant: {
             "summary": {metric: figures[metric] for metric in ("wa", "ua", "f1")},
+            "summary_by_corpus": figures.get("by_corpus", {}),
             "folds": [{"group": group, **fold} for group, fold in figures["folds"].items()],
         }
         for variant, figures in summary.items()
     }
 
 
-def test_results_in_the_readme_and_model_card_are_the_shipped_ablation_figures():
+def _block(readme: str, marker: str) -> str:
+    return readme.split(f"<!-- {marker}:start")[1].split("-->", 1)[1].split(f"<!-- {marker}:end")[0]
+
+
+@pytest.mark.parametrize(
+    "marker, figures, config",
+    [
+        ("results", "assets/checkpoints/ablation.json", "train/configs/whisper_minilm.yaml"),
+        ("results-compact", "docs/results/compact-ablation.json", "train/configs/compact.yaml"),
+    ],
+)
+def test_results_in_the_readme_are_the_measured_ablation_figures(marker, figures, config):
     import numpy as np
 
     from train.ablate import ablation_table
     from train.settings import load_experiment
 
-    reports = _shipped_ablation()
+    reports = _ablation(ROOT / figures)
     for report in reports.values():  # the means are the folds' means
         uas = [fold["ua"] for fold in report["folds"]]
         assert report["summary"]["ua"]["mean"] == np.mean(uas)
-    table = ablation_table(reports, load_experiment(str(ROOT / "train/configs/compact.yaml"), []))
+        for corpus, stats in report["summary_by_corpus"].items():
+            per_fold = [fold["by_corpus"][corpus]["ua"] for fold in report["folds"]]
+            assert stats["ua"]["mean"] == pytest.approx(np.mean(per_fold))
+    table = ablation_table(reports, load_experiment(str(ROOT / config), []))
     readme = (ROOT / "README.md").read_text()
-    block = readme.split("<!-- results:start")[1].split("-->", 1)[1].split("<!-- results:end")[0]
-    assert block.strip() == table.strip()
-    assert table.strip() in (ROOT / "assets" / "checkpoints" / "ablation.md").read_text()
+    assert _block(readme, marker).strip() == table.strip()
+    assert table.strip() in (ROOT / figures).with_suffix(".md").read_text()
+
+
+def test_the_model_card_gives_the_shipped_checkpoints_held_out_figures():
+    reports = _ablation(ROOT / "assets" / "checkpoints" / "ablation.json")
     card = (ROOT / "assets" / "checkpoints" / "README.md").read_text()
-    names = {"full": "`compact`", **{v: f"`{v}`" for v in reports if v != "full"}}
+    names = {"full": "`whisper_minilm`", **{v: f"`{v}`" for v in reports if v != "full"}}
     for variant, report in reports.items():  # the shipped checkpoints are fold g1
         g1 = next(fold for fold in report["folds"] if fold["group"] == "g1")
         row = next(line for line in card.splitlines() if line.startswith(f"| {names[variant]}"))
         assert f"{100 * g1['ua']:.1f}" in row, (variant, row)
+        for corpus, figures in g1.get("by_corpus", {}).items():
+            assert f"{100 * figures['ua']:.1f}" in row, (variant, corpus, row)

@@ -1,0 +1,99 @@
+"""What ships in assets/: the default model, its backbones and the app around them, offline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from mgcma import whisper_backbone
+from mgcma.checkpoint import load_model
+from mgcma.config import VARIANTS
+
+ASSETS = ROOT / "assets"
+CHECKPOINTS = ASSETS / "checkpoints"
+MAX_ASSET_BYTES = 150_000_000
+
+
+def test_assets_stay_under_150_mb():
+    total = sum(path.stat().st_size for path in ASSETS.rglob("*") if path.is_file())
+    assert total <= MAX_ASSET_BYTES, f"assets/ holds {total / 1e6:.1f} MB"
+
+
+@pytest.mark.parametrize("variant", [v if v != "full" else "whisper_minilm" for v in VARIANTS])
+def test_every_shipped_checkpoint_shares_the_one_copy_of_each_backbone(variant):
+    document = json.loads((CHECKPOINTS / variant / "config.json").read_text())["mgcma"]
+    for side, folder in (("speech", "whisper-tiny.en.pt"), ("text", "all-MiniLM-L6-v2")):
+        if document["modalities"] not in ("both", side):
+            continue
+        encoder = document[side]
+        assert encoder["backbone"] == f"../../backbones/{folder}"
+        assert encoder["trainable_layers"] == 0
+        assert encoder["weights_sha256"] == whisper_backbone.file_sha256(
+            ASSETS / "backbones" / folder
+        )
+    size = (CHECKPOINTS / variant / "model.safetensors").stat().st_size
+    assert size < 5_000_000  # the layers that trained, not the backbones
+
+
+def test_the_shipped_checkpoints_are_licensed_as_their_training_data():
+    card = (CHECKPOINTS / "README.md").read_text()
+    assert "CC BY-NC-SA 4.0" in card and "RAVDESS" in card
+    licences = (ASSETS / "README.md").read_text()
+    for name in ("whisper-tiny.en.pt", "all-MiniLM-L6-v2", "checkpoints", "bank", "examples"):
+        assert name in licences
+    real = [
+        json.loads(line)
+        for line in (ASSETS / "examples" / "examples.jsonl").read_text().splitlines()
+        if '"cue": "real"' in line
+    ]
+    assert len(real) == 4 and all(row["licence"] == "CC BY-NC-SA 4.0" for row in real)
+    assert {row["label"] for row in real} == {"neutral", "happy", "angry", "sad"}
+
+
+@pytest.fixture(scope="module")
+def shipped_explorer():
+    from demo.service import Explorer, Settings
+
+    return Explorer(Settings())  # the defaults: everything from assets/, nothing downloaded
+
+
+def test_the_app_transcribes_offline_with_the_whisper_that_is_the_models_ear(shipped_explorer):
+    example = next(e for e in shipped_explorer.examples if e.name.endswith("-angry-real"))
+    analysis, _ = shipped_explorer.analyze(example.audio, "")
+    words = [w.strip(".,!").lower() for w in analysis.transcript.split()]
+    assert words[-2:] == ["the", "door"], analysis.transcript  # "Kids are talking by the door"
+    assert any("Transcribed with Whisper" in note for note in analysis.notes)
+    assert analysis.word_times and all(span is not None for span in analysis.word_times)
+    transcriber = next(iter(shipped_explorer._transcribers.values()))
+    assert transcriber._model.encoder is shipped_explorer.model.speech_encoder.backbone
+    assert Path(transcriber.name).resolve() == (ASSETS / "backbones" / "whisper-tiny.en.pt")
+
+
+def test_the_default_hears_real_unheard_actors(shipped_explorer):
+    """The four real examples are actors the shipped model never heard (fold g1)."""
+    correct = 0
+    for example in shipped_explorer.examples:
+        if example.name.endswith("-real"):
+            analysis, _ = shipped_explorer.analyze(example.audio, example.text)
+            correct += analysis.label == example.label
+    assert correct >= 3
+
+
+def test_an_empty_or_nonsense_transcript_leaves_the_text_side_unsure(shipped_explorer):
+    from mgcma.audio import load_audio
+
+    example = next(e for e in shipped_explorer.examples if e.name.endswith("-neutral-real"))
+    clip = load_audio(example.audio)
+    for text in ("", "zxq blorp fnarg"):
+        analysis = shipped_explorer.analyzer.analyze(clip, text=text)
+        assert max(analysis.text_probs.values()) < 0.5, (text, analysis.text_probs)
+        assert analysis.notes  # and the analysis says why
+
+
+def test_loading_the_shipped_default_checks_its_backbones():
+    model = load_model(CHECKPOINTS / "whisper_minilm")
+    assert model.config.speech.model_type == "whisper" and model.speech_encoder.frozen
+    assert model.text_encoder.frozen and len(model.tokenizer) == 30522
