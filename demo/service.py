@@ -142,6 +142,20 @@ class Explorer:
             max_batch=MAX_BATCH,
         )
         self.analyzer.analyze(np.zeros(16000, dtype=np.float32) + 1e-3, 16000, "warm up")
+        if Path(settings.whisper).is_file():  # a local Whisper: warm it up without a download
+            threading.Thread(target=self._warm_up_whisper, daemon=True).start()
+
+    def _warm_up_whisper(self) -> None:
+        """Load the default Whisper and transcribe an example once, off the request path: the
+        first transcription with words compiles their alignment (numba), ≈ 3 s on 2 cores."""
+        try:
+            if self.examples:
+                speech = load_audio(self.examples[0].audio)
+            else:
+                speech = load_audio(np.zeros(SAMPLE_RATE, np.float32), SAMPLE_RATE)
+            self.transcribe(speech, self.settings.whisper)
+        except Exception as error:  # noqa: BLE001 - the first request will say what is wrong
+            log.warning("Whisper warm-up failed: %s", error)
 
     def whisper_status(self, name: str | None = None) -> str:
         """One plain sentence on whether Whisper can transcribe here, checked without loading."""
