@@ -110,3 +110,28 @@ def test_an_experiment_mixes_manifests_with_weights(tmp_path):
     clash.write_text(config.read_text().replace("real/", "clash/"))
     with pytest.raises(ValueError, match="share utterance ids"):
         load_utterances(load_experiment(clash))
+
+
+def test_real_examples_take_one_unheard_actor_per_emotion(tmp_path):
+    from train.examples import choose_real
+
+    def clip(index, label, actor, intensity, group="ravdess-g1"):
+        extra = {"intensity": intensity, "licence": "CC BY-NC-SA 4.0", "corpus": "ravdess"}
+        return Utterance(
+            f"r{index}", tmp_path / f"{index}.flac", "Kids are talking by the door", label,
+            f"ravdess-actor-{actor}", group, None, extra,
+        )  # fmt: skip
+
+    clips = [
+        clip(0, "neutral", "01", "normal"),
+        clip(1, "happy", "01", "normal"),
+        clip(2, "happy", "01", "strong"),
+        clip(3, "happy", "02", "strong"),
+        clip(4, "angry", "03", "strong", group="ravdess-g2"),  # a heard actor: never chosen
+        clip(5, "angry", "02", "strong"),
+        clip(6, "sad", "11", "strong"),
+    ]
+    chosen = choose_real(clips, ["ravdess-g1"])
+    assert [u.label for u in chosen] == ["neutral", "happy", "angry", "sad"]
+    assert chosen[1].extra["intensity"] == "strong" and chosen[1].speaker != chosen[0].speaker
+    assert all(u.group == "ravdess-g1" for u in chosen)
