@@ -12,8 +12,9 @@ import soundfile as sf
 
 from mgcma.config import ConfigError
 from train.data import EmotionDataset, LengthBucketSampler, nonsense_transcript
-from train.fit import load_utterances, split_data, utterance_weights
+from train.fit import split_data
 from train.manifest import Utterance, folds, split_by_group
+from train.mix import load_utterances, utterance_weights
 from train.settings import load_experiment
 
 

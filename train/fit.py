@@ -38,8 +38,8 @@ from train.data import (
 )
 from train.evaluate import evaluate
 from train.features import FeatureCache, cacheable
-from train.manifest import load_manifest, split_by_group, validation_split
-from train.metrics import emotion_metrics
+from train.manifest import split_by_group, validation_split
+from train.mix import load_utterances, scores_by_corpus, utterance_weights
 from train.settings import Experiment, load_experiment
 from train.state import Progress, load_state, restore_rng, save_state
 
@@ -65,31 +65,6 @@ def main(args: argparse.Namespace, overrides: list[str]) -> int:
             )
         print(f"checkpoint: {out / 'best'}")
     return 0
-
-
-def load_utterances(experiment: Experiment) -> list:
-    """Every manifest's utterances, ids made unique per manifest when several are mixed."""
-    weights = experiment.manifest_weights()
-    utterances = []
-    for path in weights:
-        utterances += load_manifest(path)
-    ids = [u.id for u in utterances]
-    if len(set(ids)) != len(ids):
-        raise ValueError(
-            "the experiment's manifests share utterance ids: give each corpus a prefix"
-        )
-    return utterances
-
-
-def utterance_weights(experiment: Experiment, utterances) -> np.ndarray | None:
-    """Per utterance, its manifest's sampling weight (None when every weight is 1)."""
-    weights = experiment.manifest_weights()
-    if set(weights.values()) == {1.0}:
-        return None
-    by_id = {}
-    for path, weight in weights.items():
-        by_id.update({u.id: weight for u in load_manifest(path, check_audio=False)})
-    return np.array([by_id[u.id] for u in utterances])
 
 
 def split_data(experiment: Experiment, test_group: str | None):
@@ -411,20 +386,6 @@ def _describe(out: Path, train_utts, val_utts, test_utts, test_group: str) -> No
     }
     summary["test_group"] = test_group
     (out / "splits.json").write_text(json.dumps(summary, indent=1))
-
-
-def scores_by_corpus(utterances, predictions: list[dict], emotions) -> dict[str, dict]:
-    """WA / UA / macro-F1 of each corpus (a manifest line's `corpus`) among the predictions."""
-    corpus_of = {u.id: u.extra.get("corpus", "unnamed") for u in utterances}
-    by_corpus: dict[str, list[dict]] = {}
-    for row in predictions:
-        by_corpus.setdefault(corpus_of[row["id"]], []).append(row)
-    return {
-        corpus: emotion_metrics(
-            [r["label"] for r in rows], [r["prediction"] for r in rows], len(emotions)
-        )
-        for corpus, rows in sorted(by_corpus.items())
-    }
 
 
 def _finish(

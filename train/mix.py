@@ -1,0 +1,53 @@
+"""Several corpora in one experiment: their utterances, sampling weights and per-corpus scores.
+
+An experiment's `data.manifests` maps each manifest to a weight (see `train.settings`); fold
+names are shared across corpora (`train.manifest.fold_of`), so a fold holds out its speakers in
+every corpus; results are scored per corpus (a manifest line's `corpus`) as well as overall.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from train.manifest import load_manifest
+from train.metrics import emotion_metrics
+from train.settings import Experiment
+
+
+def load_utterances(experiment: Experiment) -> list:
+    """Every manifest's utterances, ids made unique per manifest when several are mixed."""
+    weights = experiment.manifest_weights()
+    utterances = []
+    for path in weights:
+        utterances += load_manifest(path)
+    ids = [u.id for u in utterances]
+    if len(set(ids)) != len(ids):
+        raise ValueError(
+            "the experiment's manifests share utterance ids: give each corpus a prefix"
+        )
+    return utterances
+
+
+def utterance_weights(experiment: Experiment, utterances) -> np.ndarray | None:
+    """Per utterance, its manifest's sampling weight (None when every weight is 1)."""
+    weights = experiment.manifest_weights()
+    if set(weights.values()) == {1.0}:
+        return None
+    by_id = {}
+    for path, weight in weights.items():
+        by_id.update({u.id: weight for u in load_manifest(path, check_audio=False)})
+    return np.array([by_id[u.id] for u in utterances])
+
+
+def scores_by_corpus(utterances, predictions: list[dict], emotions) -> dict[str, dict]:
+    """WA / UA / macro-F1 of each corpus (a manifest line's `corpus`) among the predictions."""
+    corpus_of = {u.id: u.extra.get("corpus", "unnamed") for u in utterances}
+    by_corpus: dict[str, list[dict]] = {}
+    for row in predictions:
+        by_corpus.setdefault(corpus_of[row["id"]], []).append(row)
+    return {
+        corpus: emotion_metrics(
+            [r["label"] for r in rows], [r["prediction"] for r in rows], len(emotions)
+        )
+        for corpus, rows in sorted(by_corpus.items())
+    }
