@@ -14,6 +14,12 @@ and actor (odd numbers are male, even female). Calm is left out by default (``--
 merged into neutral (``--calm neutral``); each line keeps ``ravdess_emotion`` and ``intensity``,
 so experiments can tell calm-as-neutral and strong from normal clips apart.
 
+Why drop: measured with `train/configs/whisper_minilm.yaml` on folds g1–g3, scored on the same
+four-class clips of the unheard actors, calm-as-neutral gave RAVDESS UA 69.5 / 56.2 / 64.1 %
+against 76.6 / 51.6 / 69.5 % with calm left out (full − neutral: +2.6 ± 5.0 points, ahead in 2
+of 3 folds); the model does learn calm as neutral (84–100 % of held-out calm clips), but 160
+more neutral-labelled clips of expressive actors blur the neutral class it is scored on.
+
 Groups (cross-validation folds) are actor-disjoint and balanced by sex: the actors found are
 sorted by number, male actors first and then female ones, and dealt in turn into ``--groups``
 groups, ``ravdess-g1`` onwards. With actors 01-20 and 5 groups that gives::
