@@ -47,13 +47,14 @@ def save_model(model: MGCMA, directory: str | Path, dtype: torch.dtype | None = 
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
     try:
+        referenced = referenced_keys(model)  # supplied by the backbone files: not stored
         tensors = {
             name: (tensor.to(dtype) if dtype is not None and tensor.is_floating_point() else tensor)
             .detach()
             .cpu()
             .contiguous()
             for name, tensor in model.state_dict().items()
-            if name not in referenced_keys(model)
+            if name not in referenced
         }
         save_file(tensors, staging / WEIGHTS_NAME, metadata={"format": "pt"})
         document = {
