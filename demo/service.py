@@ -44,11 +44,16 @@ DISPLAY_POINTS = 1200  # bank utterances drawn on the maps (searches still use t
 log = logging.getLogger("mgcma.app")
 
 
+def is_shipped_whisper(name: str) -> bool:
+    """True when `name` is the Whisper file that ships in assets/ (present)."""
+    return Path(name).is_file() and Path(name).resolve() == SHIPPED_WHISPER.resolve()
+
+
 def whisper_choices(configured: str) -> list[tuple[str, str]]:
     """(label, value) pairs for the Whisper menu: the configured model first, then the named
     ones openai-whisper downloads on request."""
     label = configured
-    if Path(configured).is_file() and Path(configured).resolve() == SHIPPED_WHISPER.resolve():
+    if is_shipped_whisper(configured):
         label = "tiny.en (ships with the app, offline)"
     elif Path(configured).is_file():
         label = f"{Path(configured).name} (local file)"
@@ -165,7 +170,7 @@ class Explorer:
 
         name = name or self.settings.whisper
         if name not in whisper.available_models():
-            if Path(name).resolve() == SHIPPED_WHISPER.resolve() and Path(name).is_file():
+            if is_shipped_whisper(name):
                 return (
                     "Whisper tiny.en ships with the app: transcription works offline, and the "
                     "same Whisper is the model's ear."
