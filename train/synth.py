@@ -64,6 +64,7 @@ from tqdm import tqdm
 from mgcma.constants import EMOTIONS, SAMPLE_RATE
 from train.espeak import Espeak, EspeakUnavailableError, word_onsets
 from train.lexicon import make_sentence, sentence_words
+from train.real_sentences import RealSentences
 
 # Five speaker-disjoint groups of four voices ("accent+variant"): two male, two female each. A
 # model trained on four groups hears sixteen voices; more voices is the surest way to generalise
@@ -136,6 +137,7 @@ class PlannedUtterance:
     prosody_emotion: str
     text: str
     prosody: Prosody
+    sentence_id: str = ""  # the GoEmotions comment voiced, or "" for a templated sentence
 
 
 def cue_counts(per_class: int) -> dict[str, int]:
@@ -172,7 +174,11 @@ def _draw_prosody(base: Prosody, offset: Prosody, rng: np.random.Generator) -> P
 
 
 def plan_corpus(
-    per_class: int, seed: int, voice_groups: dict[str, tuple[str, ...]]
+    per_class: int,
+    seed: int,
+    voice_groups: dict[str, tuple[str, ...]],
+    sentences: RealSentences | None = None,
+    real_share: float = 0.5,
 ) -> list[PlannedUtterance]:
     """Plan every utterance (speaker, cue, emotions, text, prosody) from one seeded generator.
 
@@ -185,6 +191,12 @@ def plan_corpus(
         The only source of randomness.
     voice_groups : dict[str, tuple[str, ...]]
         Group name → voices.
+    sentences : RealSentences, optional
+        Real sentences to voice instead of templated ones, drawn without replacement; None
+        (the default) plans exactly the templated corpus of earlier releases.
+    real_share : float
+        With ``sentences``, the chance that an utterance voices a real sentence (a template
+        stands in when its emotion's pool is empty).
 
     Returns
     -------
@@ -205,16 +217,32 @@ def plan_corpus(
         for index, cue in enumerate(cues):
             speaker = (first_speaker + index) % len(speakers)
             prosody_emotion, text_emotion = _emotions_for(label, str(cue), rng)
-            text = make_sentence(text_emotion, rng)
+            text, sentence_id = _sentence(text_emotion, rng, sentences, real_share)
             prosody = _draw_prosody(PROSODY[prosody_emotion], offsets[speaker], rng)
             drafts.append(
                 (*speakers[speaker], label, str(cue), text_emotion, prosody_emotion, text, prosody)
+                + (sentence_id,)
             )
     order = rng.permutation(len(drafts))
     return [
         PlannedUtterance(f"synth-{number:05d}", *drafts[index])
         for number, index in enumerate(order)
     ]
+
+
+def _sentence(
+    emotion: str, rng: np.random.Generator, sentences: RealSentences | None, real_share: float
+) -> tuple[str, str]:
+    """``(text, GoEmotions id or "")``: a real sentence with chance ``real_share``, else a template.
+
+    Without ``sentences`` no random number is drawn for the choice, so the templated corpus of
+    a seed is the same as before real sentences existed.
+    """
+    if sentences is not None and rng.random() < real_share:
+        drawn = sentences.draw(emotion)
+        if drawn is not None:
+            return drawn[1], drawn[0]
+    return make_sentence(emotion, rng), ""
 
 
 @functools.cache
@@ -287,6 +315,8 @@ def render_utterance(engine: Espeak, plan: PlannedUtterance, out_dir: Path) -> d
         "speaker": plan.speaker,
         "group": plan.group,
         "corpus": "synthetic",
+        "sentence_source": "goemotions" if plan.sentence_id else "template",
+        **({"goemotions_id": plan.sentence_id} if plan.sentence_id else {}),
         "words": words,
         "cue": plan.cue,
         "text_emotion": plan.text_emotion,
@@ -318,9 +348,19 @@ def _voice_groups(voices: list[str] | tuple[str, ...] | None) -> dict[str, tuple
     return {f"g{k + 1}": tuple(voices[k * size : (k + 1) * size]) for k in range(NUM_GROUPS)}
 
 
-def _settings(per_class: int, seed: int, groups: dict, plans: list[PlannedUtterance]) -> dict:
+def _settings(
+    per_class: int,
+    seed: int,
+    groups: dict,
+    plans: list[PlannedUtterance],
+    sentences: RealSentences | None = None,
+    real_share: float = 0.0,
+) -> dict:
     """What ``corpus.json`` records: enough to regenerate the corpus and to read it right."""
     cues = [plan.cue for plan in plans]
+    real = {}
+    if sentences is not None:
+        real = {"real_sentences": {"share": real_share, **sentences.summary()}}
     return {
         "generator": "python -m train synth",
         "seed": seed,
@@ -336,6 +376,7 @@ def _settings(per_class: int, seed: int, groups: dict, plans: list[PlannedUttera
         "speaker_spread_sd": asdict(SPEAKER_SPREAD),
         "utterance_jitter_sd": asdict(JITTER),
         "aroused_exclamation": list(AROUSED),
+        **real,
     }
 
 
@@ -373,6 +414,8 @@ def generate_corpus(
     workers: int | None = None,
     voices: list[str] | tuple[str, ...] | None = None,
     progress: bool = True,
+    sentences: str | os.PathLike | None = None,
+    real_share: float = 0.5,
 ) -> Path:
     """Generate the synthetic corpus (see the module docstring) and return its manifest path.
 
@@ -392,6 +435,12 @@ def generate_corpus(
         (default :data:`VOICE_GROUPS`).
     progress : bool
         Show a tqdm progress bar.
+    sentences : str or os.PathLike, optional
+        A GoEmotions text manifest (``python -m train goemotions``): its train and dev
+        sentences are voiced in ``real_share`` of the utterances (see
+        :mod:`train.real_sentences`); without it every sentence is templated.
+    real_share : float
+        Share of utterances voicing a real sentence, 0..1.
 
     Returns
     -------
@@ -415,20 +464,23 @@ def generate_corpus(
     workers = workers or os.cpu_count() or 1
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    if not 0.0 <= real_share <= 1.0:
+        raise ValueError(f"real_share must be within 0..1, got {real_share}")
     groups = _voice_groups(voices)
+    real = RealSentences.from_manifest(sentences, seed) if sentences is not None else None
     probe = Espeak()  # fail here, with the typed error, rather than inside a worker
     for group_voices in groups.values():
         for voice in group_voices:
             probe.set_voice(voice)
     del probe
-    plans = plan_corpus(per_class, seed, groups)
+    plans = plan_corpus(per_class, seed, groups, real, real_share)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     records = _render_all(plans, out_dir, workers, progress)
 
     manifest = out_dir / MANIFEST_NAME
     _write_atomic(manifest, "".join(json.dumps(record) + "\n" for record in records))
-    settings = _settings(per_class, seed, groups, plans)
+    settings = _settings(per_class, seed, groups, plans, real, real_share)
     _write_atomic(out_dir / SETTINGS_NAME, json.dumps(settings, indent=2) + "\n")
     return manifest
 
@@ -447,17 +499,42 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--workers", type=int, default=None, help="processes (default: all CPU cores)"
     )
+    parser.add_argument(
+        "--sentences",
+        type=Path,
+        default=None,
+        help="GoEmotions text manifest (python -m train goemotions): voice its train/dev "
+        "sentences instead of templates in --real-share of the utterances",
+    )
+    parser.add_argument(
+        "--real-share",
+        type=float,
+        default=0.5,
+        help="with --sentences: share of utterances voicing a real sentence (default 0.5)",
+    )
 
 
 def main(args) -> int:
     """Run ``python -m train synth``; returns the exit code (2: espeak-ng missing, bad input)."""
     began = time.perf_counter()
     try:
-        manifest = generate_corpus(args.out, args.per_class, args.seed, args.workers)
+        manifest = generate_corpus(
+            args.out,
+            args.per_class,
+            args.seed,
+            args.workers,
+            sentences=args.sentences,
+            real_share=args.real_share,
+        )
     except (EspeakUnavailableError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     lines = manifest.read_text(encoding="utf-8").splitlines()
+    settings = json.loads((manifest.parent / SETTINGS_NAME).read_text(encoding="utf-8"))
+    if "real_sentences" in settings:
+        real = settings["real_sentences"]
+        skipped = ", ".join(f"{why}: {n}" for why, n in real["skipped"].items()) or "none"
+        print(f"real sentences voiced: {sum(real['voiced'].values())} (skipped: {skipped})")
     hours = sum(json.loads(line)["duration"] for line in lines) / 3600
     elapsed = time.perf_counter() - began
     print(f"wrote {len(lines)} utterances ({hours:.2f} h) to {manifest} in {elapsed:.1f} s")
