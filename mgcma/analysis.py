@@ -214,7 +214,8 @@ class Analyzer:
     def _unpack(self, output, encoded, row: int, item: dict) -> Analysis:
         emotions = self.model.emotions
         config = self.model.config
-        probs = _probs(output.logits[row], emotions)
+        calibrated = self.model.probabilities(output)  # the checkpoint's temperatures
+        probs = _probs(calibrated["fused"][row], emotions)
         analysis = Analysis(
             label=max(probs, key=probs.get),
             probs=probs,
@@ -226,8 +227,8 @@ class Analyzer:
             notes=list(item["notes"]),
         )
         if output.speech_logits is not None:
-            analysis.speech_probs = _probs(output.speech_logits[row], emotions)
-            analysis.text_probs = _probs(output.text_logits[row], emotions)
+            analysis.speech_probs = _probs(calibrated["speech"][row], emotions)
+            analysis.text_probs = _probs(calibrated["text"][row], emotions)
         num_frames = 0
         if output.speech_mask is not None:
             num_frames = int(output.speech_mask[row].sum())
@@ -326,8 +327,8 @@ def _fill_distribution(analysis, output, row, alignment) -> None:
     analysis.overlap = float(torch.exp(-distance / speech_mu.numel()))
 
 
-def _probs(logits: torch.Tensor, emotions: Sequence[str]) -> dict[str, float]:
-    values = torch.softmax(logits.float(), dim=-1).tolist()
+def _probs(probabilities: torch.Tensor, emotions: Sequence[str]) -> dict[str, float]:
+    values = probabilities.tolist()
     return {emotion: float(p) for emotion, p in zip(emotions, values, strict=True)}
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -112,6 +113,30 @@ class LossConfig:
     # the word's cross-attention onto its frames and the frames' onto the word (not in the paper:
     # without it the cross-attention of a from-scratch model need not look at the words at all)
     token_guidance_weight: float = 0.0
+    # λ_text: CE of the text-only head on a text corpus without audio (train.settings
+    # TextCorpusSettings; GoEmotions in the default). Not in the paper: speech + text corpora
+    # are small and their sentences few, a text corpus teaches the text side real language
+    text_corpus_weight: float = 0.0
+
+
+@dataclass
+class CalibrationConfig:
+    """Temperature scaling (Guo et al. 2017): probabilities are softmax(logits / T) per head.
+
+    Fitted after training on the validation split (``train.calibrate``); 1.0 leaves a head's
+    probabilities as trained. The predicted emotion never changes, only how sure it is.
+    """
+
+    fused: float = 1.0
+    speech: float = 1.0  # the auxiliary speech-only head
+    text: float = 1.0  # the auxiliary text-only head
+    fitted_on: str = ""  # what the temperatures were fitted on, e.g. "validation, 336 utterances"
+
+    def validate(self) -> None:
+        for name in ("fused", "speech", "text"):
+            value = getattr(self, name)
+            if not (value > 0 and math.isfinite(value)):
+                raise ConfigError(f"calibration.{name} must be a positive number, got {value}")
 
 
 @dataclass
@@ -121,6 +146,7 @@ class MGCMAConfig:
     alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     modalities: str = "both"  # "speech" and "text" are the unimodal ablations
     emotions: tuple = EMOTIONS
     variant: str = "full"  # a name from VARIANTS, for display
@@ -231,6 +257,7 @@ class MGCMAConfig:
                 raise ConfigError(f"{name}: an encoder trained from scratch trains every layer")
         if self.speech.frame_pooling < 1:
             raise ConfigError("speech.frame_pooling must be at least 1")
+        self.calibration.validate()
         if self.speech.model_type == "whisper" and self.speech.from_scratch:
             raise ConfigError("a Whisper speech encoder is read from an openai-whisper checkpoint")
 

@@ -126,6 +126,7 @@ class MGCMALoss(nn.Module):
             "aux_speech": weights.auxiliary_weight,
             "aux_text": weights.auxiliary_weight,
             "token_guidance": weights.token_guidance_weight,
+            "text_corpus": weights.text_corpus_weight,
         }
 
     @property
@@ -138,8 +139,10 @@ class MGCMALoss(nn.Module):
         output: MGCMAOutput,
         labels: torch.Tensor,
         token_spans: torch.Tensor | None = None,
+        text_only_labels: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """labels : (B,) long; token_spans : (B, T_t, 2) seconds, NaN where unknown (guidance)."""
+        """labels : (B,) long; token_spans : (B, T_t, 2) seconds, NaN where unknown (guidance);
+        text_only_labels : (B_x,) long, the labels of the text-only rows (`text_only_logits`)."""
         smoothing = self.config.loss.label_smoothing
         terms = {"ce": F.cross_entropy(output.logits, labels, label_smoothing=smoothing)}
         if self.distribution is not None:
@@ -153,5 +156,9 @@ class MGCMALoss(nn.Module):
             if output.attention_text_to_speech is None:
                 raise ValueError("token guidance needs the model run with return_attention=True")
             terms["token_guidance"] = token_guidance(output, token_spans.to(output.logits.device))
+        if output.text_only_logits is not None and text_only_labels is not None:
+            terms["text_corpus"] = F.cross_entropy(
+                output.text_only_logits, text_only_labels.to(output.logits.device)
+            )
         terms["total"] = sum(self.weights[name] * value for name, value in terms.items())
         return terms

@@ -109,6 +109,7 @@ class MGCMA(nn.Module):
         speech_features: torch.Tensor | None = None,
         speech_feature_mask: torch.Tensor | None = None,
         text_features: torch.Tensor | None = None,
+        text_only: dict[str, torch.Tensor] | None = None,
     ) -> MGCMAOutput:
         """Run the model on a padded batch.
 
@@ -123,6 +124,10 @@ class MGCMA(nn.Module):
             backbone's output computed beforehand (a feature cache); then `speech` is not read
         text_features : (B, T_t, D_t), the text backbone's output for `input_ids`; then
             `input_ids` is not read (`text_mask` still is)
+        text_only : extra text rows without audio (a text corpus): ``text_mask`` (B_x, T_x)
+            and ``input_ids`` or ``text_features``; only the text side and its head read them
+            (`text_only_logits`). Passed through forward so that data-parallel training sees
+            every parameter the step uses.
         """
         out: dict = {}
         streams = []
@@ -143,10 +148,15 @@ class MGCMA(nn.Module):
         if self.text_encoder is not None:
             if text_features is None:
                 _require(input_ids, text_mask, "input_ids", "text_mask")
-            tokens = self.text_encoder(input_ids, text_mask, text_features)  # (B, T_t, d)
-            text_states = self.text_self_attention(tokens, text_mask)  # (B, T_t, d)
-            text_pooled = masked_mean(text_states, text_mask)  # (B, d)
+            text_states, text_pooled = self.read_text(input_ids, text_mask, text_features)
             out.update(text_mask=text_mask, text_states=text_states, text_pooled=text_pooled)
+            if text_only is not None:
+                _, extra_pooled = self.read_text(
+                    text_only.get("input_ids"),
+                    text_only["text_mask"],
+                    text_only.get("text_features"),
+                )  # (B_x, d)
+                out.update(text_only_logits=self.text_alone_logits(extra_pooled))  # (B_x, C)
 
         if self.distribution is not None:
             out.update(self.distribution(speech_pooled, text_pooled))
@@ -175,6 +185,39 @@ class MGCMA(nn.Module):
                 text_logits=self.text_head(text_pooled),  # (B, C)
             )
         return MGCMAOutput(logits=self.classifier(fused), fused=fused, **out)
+
+    def read_text(self, input_ids, text_mask, text_features):
+        """Text encoder → self-attention → masked mean: (B, T_t, d) states and (B, d) pooled."""
+        tokens = self.text_encoder(input_ids, text_mask, text_features)  # (B, T_t, d)
+        text_states = self.text_self_attention(tokens, text_mask)  # (B, T_t, d)
+        return text_states, masked_mean(text_states, text_mask)
+
+    def text_alone_logits(self, text_pooled: torch.Tensor) -> torch.Tensor:
+        """(B, d) pooled text states → (B, C): the text-only head, or for a text-only model
+        its own classifier (it reads nothing else)."""
+        if self.text_head is not None:
+            return self.text_head(text_pooled)
+        if self.speech_encoder is None:
+            return self.classifier(self.fusion(text_pooled))
+        raise ValueError("this model cannot predict from text alone (no text-only head)")
+
+    def probabilities(self, output: MGCMAOutput) -> dict[str, torch.Tensor]:
+        """Calibrated probabilities per head: ``{"fused": (B, C), "speech": …, "text": …}``.
+
+        softmax(logits / T) with each head's temperature from ``config.calibration`` (1.0 when
+        the checkpoint was not calibrated); heads the model does not have are absent.
+        """
+        calibration = self.config.calibration
+        heads = {
+            "fused": (output.logits, calibration.fused),
+            "speech": (output.speech_logits, calibration.speech),
+            "text": (output.text_logits, calibration.text),
+        }
+        return {
+            name: torch.softmax(logits.float() / temperature, dim=-1)
+            for name, (logits, temperature) in heads.items()
+            if logits is not None
+        }
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
         """Transcripts → {"input_ids": (B, T_t), "text_mask": (B, T_t)} on the model's device."""

@@ -26,6 +26,8 @@ class MGCMAOutput:
     text_pooled: torch.Tensor | None = None  # (B, d) masked mean of text_states
     speech_logits: torch.Tensor | None = None  # (B, C) auxiliary speech-only head
     text_logits: torch.Tensor | None = None  # (B, C) auxiliary text-only head
+    # (B_x, C) the text-only head on extra text rows without audio (a text corpus), when given
+    text_only_logits: torch.Tensor | None = None
     speech_mu: torch.Tensor | None = None  # (B, g)
     speech_log_sigma: torch.Tensor | None = None  # (B, g)
     text_mu: torch.Tensor | None = None  # (B, g)

@@ -143,3 +143,37 @@ def test_fit_with_a_feature_cache_trains_from_cached_states_and_reuses_them(
     assert sorted((tmp_path / "cache" / "speech").rglob("*.safetensors")) == stored
     timeless = [{k: v for k, v in h.items() if k != "seconds"} for h in result["history"]]
     assert [{k: v for k, v in h.items() if k != "seconds"} for h in again["history"]] == timeless
+
+
+def test_text_corpus_rows_read_cached_states_equal_to_a_fresh_forward(model, tmp_path):
+    from train.text_corpus import TextCorpus
+
+    cache = FeatureCache(tmp_path / "cache", model, max_seconds=8.0)
+    texts = ["i am so happy today", "get out", "this is fine i guess", "so sad"]
+    corpus = TextCorpus(
+        texts, [1, 2, 0, 3], model.tokenizer, model.config.text.max_tokens, 6, features=cache
+    )
+    inputs, labels = corpus.batch(epoch=0, step=0)
+    assert (
+        inputs["text_features"].shape[:2]
+        == inputs["input_ids"].shape
+        == (6, inputs["text_mask"].shape[1])
+    )
+    with torch.inference_mode():
+        fresh = model.text_encoder.backbone_states(inputs["input_ids"], inputs["text_mask"])
+    mask = inputs["text_mask"]
+    assert torch.allclose(inputs["text_features"][mask], fresh[mask], atol=2e-3, rtol=2e-3)
+    assert (inputs["text_features"][~mask] == 0).all()
+    again, same_labels = corpus.batch(epoch=0, step=0)
+    assert torch.equal(labels, same_labels) and torch.equal(again["input_ids"], inputs["input_ids"])
+    other, _ = corpus.batch(epoch=0, step=1)  # a fresh draw every step
+    assert not torch.equal(other["input_ids"], inputs["input_ids"])
+    calls = []
+    encoder = model.text_encoder
+    original = encoder.backbone_states
+    encoder.backbone_states = lambda *a, **k: calls.append(1) or original(*a, **k)
+    try:
+        TextCorpus(texts, [1, 2, 0, 3], model.tokenizer, 64, 6, features=cache)
+    finally:
+        del encoder.backbone_states
+    assert calls == []  # every text was cached by the first corpus

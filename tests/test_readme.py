@@ -31,6 +31,7 @@ def _ablation(path: Path) -> dict:
         variant: {
             "summary": {metric: figures[metric] for metric in ("wa", "ua", "f1")},
             "summary_by_corpus": figures.get("by_corpus", {}),
+            "text_corpus_summary": figures.get("text_corpus", {}),
             "folds": [{"group": group, **fold} for group, fold in figures["folds"].items()],
         }
         for variant, figures in summary.items()

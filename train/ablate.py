@@ -93,6 +93,12 @@ def _write(reports: dict[str, dict], experiment: Experiment, out: Path) -> str |
             **report["summary"],
             **({"ua_behind_full": paired} if (paired := behind_full(reports, variant)) else {}),
             **({"by_corpus": by} if (by := report.get("summary_by_corpus")) else {}),
+            **(
+                {"ua_behind_full_by_corpus": paired_by}
+                if (paired_by := _paired_by_corpus(reports, variant))
+                else {}
+            ),
+            **({"text_corpus": t} if (t := report.get("text_corpus_summary")) else {}),
             "folds": {
                 f["group"]: {
                     **{k: f[k] for k in ("wa", "ua", "f1", "count", "best_epoch")},
@@ -107,19 +113,36 @@ def _write(reports: dict[str, dict], experiment: Experiment, out: Path) -> str |
     return table
 
 
-def behind_full(reports: dict[str, dict], variant: str) -> dict | None:
+def _paired_by_corpus(reports: dict[str, dict], variant: str) -> dict:
+    corpora = sorted(reports[variant].get("summary_by_corpus") or {})
+    gaps = {corpus: behind_full(reports, variant, corpus) for corpus in corpora}
+    return {corpus: gap for corpus, gap in gaps.items() if gap}
+
+
+def _fold_ua(fold: dict, corpus: str | None) -> float | None:
+    if corpus is None:
+        return fold["ua"]
+    return (fold.get("by_corpus") or {}).get(corpus, {}).get("ua")
+
+
+def behind_full(reports: dict[str, dict], variant: str, corpus: str | None = None) -> dict | None:
     """How far `variant`'s UA is below the full model's, fold by fold (the folds both finished).
 
     Folds differ more from each other than variants do (some voice groups are harder for every
     model), so the paired difference says more than comparing two means ± std. Returns
     {"mean", "std"} of full − variant in UA, "full_ahead" (folds where the full model's UA is
-    higher) and "folds"; None for the full model itself, or when no fold is shared.
+    higher) and "folds"; None for the full model itself, or when no fold is shared. With
+    `corpus`, the same on that corpus's test speakers only.
     """
     if variant == "full" or "full" not in reports:
         return None
-    full = {f["group"]: f["ua"] for f in reports["full"]["folds"]}
+    full = {f["group"]: _fold_ua(f, corpus) for f in reports["full"]["folds"]}
     gaps = np.array(
-        [full[f["group"]] - f["ua"] for f in reports[variant]["folds"] if f["group"] in full]
+        [
+            full[f["group"]] - _fold_ua(f, corpus)
+            for f in reports[variant]["folds"]
+            if full.get(f["group"]) is not None and _fold_ua(f, corpus) is not None
+        ]
     )
     if not len(gaps):
         return None
@@ -129,6 +152,15 @@ def behind_full(reports: dict[str, dict], variant: str) -> dict | None:
         "full_ahead": int((gaps > 0).sum()),
         "folds": len(gaps),
     }
+
+
+def _paired(gap: dict | None) -> str:
+    if not gap:
+        return "—"
+    return (
+        f"{100 * gap['mean']:+.1f} ± {100 * gap['std']:.1f} "
+        f"(ahead in {gap['full_ahead']}/{gap['folds']})"
+    )
 
 
 def ablation_table(reports: dict[str, dict], experiment: Experiment) -> str:
@@ -144,28 +176,31 @@ def ablation_table(reports: dict[str, dict], experiment: Experiment) -> str:
         "",
     ]
     corpora = sorted({c for r in reports.values() for c in r.get("summary_by_corpus") or {}})
+    text_head = any(r.get("text_corpus_summary") for r in reports.values())
     lines += [
         "| model | held-out groups | WA % | UA % | macro-F1 % | "
         + "".join(f"UA % {corpus} | " for corpus in corpora)
-        + "UA: full − this row |",
-        "|---|---|---:|---:|---:|" + "---:|" * len(corpora) + "---:|",
+        + ("text head UA % (text corpus test) | " if text_head else "")
+        + "UA: full − this row |"
+        + "".join(f" full − this row, {corpus} |" for corpus in corpora),
+        "|---|---|---:|---:|---:|" + "---:|" * (2 * len(corpora) + 1 + text_head),
     ]
     for variant, report in reports.items():
         s = report["summary"]
         groups = ", ".join(f["group"] for f in report["folds"])
-        gap = behind_full(reports, variant)
-        paired = (
-            f"{100 * gap['mean']:+.1f} ± {100 * gap['std']:.1f} "
-            f"(ahead in {gap['full_ahead']}/{gap['folds']})"
-            if gap
-            else "—"
-        )
         by_corpus = report.get("summary_by_corpus") or {}
         per_corpus = "".join(
             f"{pm(by_corpus[c]['ua'])} | " if c in by_corpus else "– | " for c in corpora
         )
+        text = ""
+        if text_head:
+            stats = report.get("text_corpus_summary")
+            text = f"{pm(stats['ua'])} | " if stats else "– | "
+        paired = " | ".join(
+            _paired(behind_full(reports, variant, corpus)) for corpus in (None, *corpora)
+        )
         lines.append(
             f"| {LABELS[variant]} | {groups} | {pm(s['wa'])} | {pm(s['ua'])} | {pm(s['f1'])} "
-            f"| {per_corpus}{paired} |"
+            f"| {per_corpus}{text}{paired} |"
         )
     return "\n".join(lines) + "\n"

@@ -84,6 +84,7 @@ def summarise(results: list[dict], experiment: Experiment) -> dict:
                 corpus: {k: m[k] for k in ("wa", "ua", "f1", "count")}
                 for corpus, m in (r.get("test_by_corpus") or {}).items()
             },
+            **_fold_extras(r),
         }
         for r in results
     ]
@@ -93,6 +94,7 @@ def summarise(results: list[dict], experiment: Experiment) -> dict:
         c: _mean_std([f["by_corpus"][c] for f in folds if c in f["by_corpus"]]) for c in corpora
     }
     confusion = np.sum([f["confusion"] for f in folds], axis=0).tolist()
+    text_head = [f["text_corpus"] for f in folds if "text_corpus" in f]
     config = experiment.model_config()
     return {
         "variant": config.variant,
@@ -103,6 +105,43 @@ def summarise(results: list[dict], experiment: Experiment) -> dict:
         "summary": summary,
         "summary_by_corpus": by_corpus if len(corpora) > 1 else {},
         "confusion": confusion,
+        "text_corpus_summary": _mean_std(text_head) if text_head else {},
+        "calibration_summary": _calibration_summary(folds),
+    }
+
+
+def _fold_extras(result: dict) -> dict:
+    """The text head's score on the text corpus's test split, and the fused head's ECE."""
+    extras = {}
+    if result.get("text_corpus_test"):
+        extras["text_corpus"] = {
+            k: result["text_corpus_test"][k] for k in ("wa", "ua", "f1", "count")
+        }
+    if result.get("calibration") and "fused" in result["calibration"]:
+        fused = result["calibration"]["fused"]
+        test = (result.get("calibration_test") or {}).get("fused", {})
+        extras["calibration"] = {
+            "temperature": fused["temperature"],
+            "val_ece_before": fused["ece_before"],
+            "val_ece_after": fused["ece_after"],
+            "test_ece_before": test.get("ece_before"),
+            "test_ece_after": test.get("ece_after"),
+        }
+    return extras
+
+
+def _calibration_summary(folds: list[dict]) -> dict:
+    """Mean ± std over folds of each calibration figure (fused head)."""
+    rows = [f["calibration"] for f in folds if "calibration" in f]
+    if not rows:
+        return {}
+    return {
+        key: {
+            "mean": float(np.mean([row[key] for row in rows])),
+            "std": float(np.std([row[key] for row in rows])),
+        }
+        for key in rows[0]
+        if all(row[key] is not None for row in rows)
     }
 
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from mgcma.batch import tokenize_texts
 from mgcma.model import MGCMA
 from train.data import Collator, EmotionDataset, model_inputs
 from train.metrics import emotion_metrics
+
+HEADS = ("fused", "speech", "text")
 
 
 @torch.inference_mode()
@@ -18,11 +24,18 @@ def evaluate(
     *,
     max_seconds: float = 30.0,
     with_predictions: bool = False,
+    with_logits: bool = False,
     features=None,
 ) -> dict:
     """Metrics of `model` on `utterances` (no augmentation; batches in manifest order).
 
+    Probabilities are the checkpoint's calibrated ones (`MGCMA.probabilities`). With several
+    corpora among `utterances` (a manifest line's `corpus`), `by_corpus` holds each one's
+    metrics and `corpus_ua` the mean of their UA.
+
     features : a `train.features.FeatureCache` of this model's frozen backbones, or None
+    with_logits : also return `logits`, head → (N, C) float32 numpy, and `labels` (N,): what
+        temperature scaling is fitted on
     """
     was_training = model.training
     model.eval()
@@ -35,11 +48,18 @@ def evaluate(
     )
     device = model.device
     labels, predictions, rows = [], [], []
+    logits: dict[str, list[torch.Tensor]] = {}
     for batch in loader:
         output = model(**model_inputs(batch, device))
-        probs = torch.softmax(output.logits.float(), dim=-1).cpu()
+        probs = model.probabilities(output)["fused"].cpu()
         labels += batch["labels"].tolist()
         predictions += probs.argmax(-1).tolist()
+        if with_logits:
+            for head, values in zip(
+                HEADS, (output.logits, output.speech_logits, output.text_logits), strict=True
+            ):
+                if values is not None:
+                    logits.setdefault(head, []).append(values.float().cpu())
         if with_predictions:
             rows += [
                 {
@@ -52,6 +72,42 @@ def evaluate(
             ]
     model.train(was_training)
     metrics = emotion_metrics(labels, predictions, len(model.emotions))
+    corpora = [u.extra.get("corpus", "unnamed") for u in utterances]
+    if len(set(corpora)) > 1:
+        metrics["by_corpus"] = {
+            corpus: emotion_metrics(
+                [y for y, c in zip(labels, corpora, strict=True) if c == corpus],
+                [p for p, c in zip(predictions, corpora, strict=True) if c == corpus],
+                len(model.emotions),
+            )
+            for corpus in sorted(set(corpora))
+        }
+        metrics["corpus_ua"] = float(np.mean([m["ua"] for m in metrics["by_corpus"].values()]))
+    else:
+        metrics["corpus_ua"] = metrics["ua"]
     if with_predictions:
         metrics["predictions"] = rows
+    if with_logits:
+        metrics["logits"] = {head: torch.cat(parts).numpy() for head, parts in logits.items()}
+        metrics["labels"] = np.asarray(labels)
     return metrics
+
+
+@torch.inference_mode()
+def evaluate_text_head(
+    model: MGCMA, texts: Sequence[str], labels: Sequence[int], batch_size: int = 128
+) -> dict:
+    """WA / UA / macro-F1 of the text-only head (a text-only model: its classifier) on
+    sentences alone, no audio (e.g. GoEmotions' test split)."""
+    was_training = model.training
+    model.eval()
+    predictions = []
+    for start in range(0, len(texts), batch_size):
+        encoded = tokenize_texts(
+            model.tokenizer, texts[start : start + batch_size], model.config.text.max_tokens
+        )
+        mask = encoded["text_mask"].to(model.device)
+        _, pooled = model.read_text(encoded["input_ids"].to(model.device), mask, None)  # (b, d)
+        predictions += model.text_alone_logits(pooled).argmax(-1).tolist()
+    model.train(was_training)
+    return emotion_metrics(list(labels), predictions, len(model.emotions))

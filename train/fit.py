@@ -29,6 +29,7 @@ from mgcma.losses import MGCMALoss
 from mgcma.model import MGCMA
 from mgcma.tokenizer import train_tokenizer
 from train.augment import Augmenter
+from train.calibrate import calibrate, expected_calibration_error, write_reliability
 from train.data import (
     Collator,
     EmotionDataset,
@@ -36,12 +37,13 @@ from train.data import (
     audio_seconds,
     model_inputs,
 )
-from train.evaluate import evaluate
+from train.evaluate import evaluate, evaluate_text_head
 from train.features import FeatureCache, cacheable
 from train.manifest import split_by_group, validation_split
 from train.mix import load_utterances, scores_by_corpus, utterance_weights
 from train.settings import Experiment, load_experiment
 from train.state import Progress, load_state, restore_rng, save_state
+from train.text_corpus import TextCorpus, text_rows, voiced_ids
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,7 +59,7 @@ def main(args: argparse.Namespace, overrides: list[str]) -> int:
     result = fit(experiment, out, resume=args.resume, progress=not args.quiet)
     if result is not None:
         test = result.get("test")
-        print(f"best epoch {result['best_epoch'] + 1}: validation {result['best_metric']:.4f}")
+        print(f"best epoch {result['best_epoch']}: validation {result['best_metric']:.4f}")
         if test:
             print(
                 f"test group {result['test_group']}: WA {test['wa']:.4f}  UA {test['ua']:.4f}  "
@@ -134,6 +136,7 @@ class Session:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     run: Progress
+    text_corpus: TextCorpus | None = None
 
     @property
     def state_dir(self) -> Path:
@@ -155,6 +158,9 @@ def fit(
     group = experiment.data.test_group if test_group is None else test_group
     train_utts, val_utts, test_utts = split_data(experiment, group)
     session = _prepare(experiment, Path(out), train_utts, resume)
+    if experiment.text_corpus.manifest:
+        voiced = voiced_ids([*train_utts, *val_utts, *test_utts])  # no held-out sentence read
+        session.text_corpus = _text_corpus(experiment, session, voiced)
     if session.features is not None:
         if session.main:  # validation and test read the clean clips only
             session.features.fill(train_utts, progress=progress)
@@ -177,7 +183,36 @@ def fit(
         return None
     if not (session.out / "best").exists():  # max_steps ended the run before any validation
         session.bare.save_pretrained(session.out / "best")
-    return _finish(session.out, run, test_utts, group, experiment, session.features)
+    return _finish(session.out, run, (val_utts, test_utts), group, experiment, session.features)
+
+
+def _text_corpus(experiment: Experiment, session: Session, voiced: set[str]) -> TextCorpus | None:
+    """The text corpus's training rows, its texts' backbone states cached (`train.text_corpus`);
+    None for a model that cannot read text alone (speech only, or no text-only head)."""
+    settings, bare = experiment.text_corpus, session.bare
+    if not _reads_text_alone(bare):
+        return None
+    texts, labels = text_rows(
+        experiment.resolve(settings.manifest), "train", bare.emotions, exclude=voiced
+    )
+    features = session.features if session.features and session.features.text_identity else None
+    return TextCorpus(
+        texts,
+        labels,
+        bare.tokenizer,
+        bare.config.text.max_tokens,
+        settings.batch_size,
+        balanced=settings.balanced,
+        seed=experiment.optim.seed,
+        features=features,
+    )
+
+
+def _reads_text_alone(model: MGCMA) -> bool:
+    """Whether the model can predict from a sentence without audio (`text_alone_logits`)."""
+    return model.text_encoder is not None and (
+        model.text_head is not None or model.speech_encoder is None
+    )
 
 
 def _prepare(experiment: Experiment, out: Path, train_utts, resume: bool) -> Session:
@@ -185,7 +220,9 @@ def _prepare(experiment: Experiment, out: Path, train_utts, resume: bool) -> Ses
     optim = experiment.optim
     accelerator = Accelerator(
         mixed_precision=_mixed_precision(optim.mixed_precision),
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+        # every trainable parameter takes part in every step (ablated modules do not exist), so
+        # DDP need not walk the graph for unused ones each step
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=False)],
         cpu=not torch.cuda.is_available(),
     )
     set_seed(optim.seed)
@@ -278,7 +315,8 @@ def _end_epoch(session: Session, losses: dict, val_utts, started: float, progres
         "step": run.step,
         "seconds": round(time.time() - started, 1),
         **{f"train_{k}": v for k, v in losses.items()},
-        **{f"val_{k}": v for k, v in val.items() if k != "confusion"},
+        **{f"val_{k}": v for k, v in val.items() if k not in ("confusion", "by_corpus")},
+        **{f"val_ua_{c}": m["ua"] for c, m in val.get("by_corpus", {}).items()},
     }
     run.history.append(record)
     if val[optim.select_on] > run.best_metric:
@@ -347,8 +385,18 @@ def _forward_backward(
     with context:
         criterion = session.criterion
         inputs = model_inputs(batch, accelerator.device)
-        output = session.model(**inputs, return_attention=criterion.needs_attention)
-        terms = criterion(output, batch["labels"].to(accelerator.device), batch["token_spans"])
+        text_only = text_labels = None
+        if session.text_corpus is not None:
+            text_only, text_labels = session.text_corpus.batch(
+                run.epoch, index, accelerator.process_index
+            )
+            text_only = {k: v.to(accelerator.device) for k, v in text_only.items()}
+        output = session.model(
+            **inputs, return_attention=criterion.needs_attention, text_only=text_only
+        )
+        terms = criterion(
+            output, batch["labels"].to(accelerator.device), batch["token_spans"], text_labels
+        )
         accelerator.backward(terms["total"] / group_size)
     if sync:
         accelerator.clip_grad_norm_(session.model.parameters(), optim.max_grad_norm)
@@ -389,29 +437,73 @@ def _describe(out: Path, train_utts, val_utts, test_utts, test_group: str) -> No
 
 
 def _finish(
-    out: Path, run: Progress, test_utts, test_group: str, experiment, features=None
+    out: Path, run: Progress, splits: tuple, test_group: str, experiment, features=None
 ) -> dict:
+    """Calibrate the best checkpoint on validation, then score it on the test group (and its
+    text head on the text corpus's test split); write ``result.json``."""
     from mgcma.checkpoint import load_model
 
+    val_utts, test_utts = splits
     result = {
         "test_group": test_group,
-        "best_epoch": run.best_epoch,
+        "best_epoch": run.best_epoch + 1,  # counted from 1, as in metrics.jsonl
         "best_metric": run.best_metric,
         "history": run.history,
         "test": None,
     }
+    best = load_model(out / "best")
+    kwargs = {"max_seconds": experiment.data.max_seconds, "features": features}
+    batch_size = experiment.optim.batch_size
+    if val_utts:
+        val = evaluate(best, val_utts, batch_size, with_logits=True, **kwargs)
+        result["calibration"] = _calibrate(best, val, out)
     if test_utts:
-        best = load_model(out / "best")
         scores = evaluate(
-            best,
-            test_utts,
-            experiment.optim.batch_size,
-            max_seconds=experiment.data.max_seconds,
-            with_predictions=True,
-            features=features,  # the best epoch's backbones are the same frozen files
+            best, test_utts, batch_size, with_predictions=True, with_logits=True, **kwargs
         )
-        result["test"] = {k: v for k, v in scores.items() if k != "predictions"}
+        result["calibration_test"] = _test_ece(best, scores)
+        drop = ("predictions", "logits", "labels", "by_corpus")
+        result["test"] = {k: v for k, v in scores.items() if k not in drop}
         result["test_by_corpus"] = scores_by_corpus(test_utts, scores["predictions"], best.emotions)
         result["predictions"] = scores["predictions"]
+    if experiment.text_corpus.manifest and _reads_text_alone(best):
+        texts, labels = text_rows(
+            experiment.resolve(experiment.text_corpus.manifest), "test", best.emotions
+        )
+        result["text_corpus_test"] = {
+            "split": "test",
+            "count": len(texts),
+            **evaluate_text_head(best, texts, labels),
+        }
     (out / "result.json").write_text(json.dumps(result, indent=1))
     return result
+
+
+def _calibrate(best, val: dict, out: Path) -> dict:
+    """Fit each head's temperature on validation, store it in ``out/best``, draw the diagram."""
+    report = calibrate(val["logits"], val["labels"])
+    calibration = best.config.calibration
+    for head in ("fused", "speech", "text"):
+        if head in report:
+            setattr(calibration, head, report[head]["temperature"])
+    calibration.fitted_on = f"validation split, {report['count']} utterances"
+    best.save_pretrained(out / "best")
+    write_reliability(report, out / "reliability.html", "validation")
+    return report
+
+
+def _test_ece(best, scores: dict) -> dict:
+    """ECE of each head on the test group, with and without the validation's temperatures."""
+    from scipy.special import softmax
+
+    labels, calibration = scores["labels"], best.config.calibration
+    return {
+        head: {
+            "ece_before": round(expected_calibration_error(softmax(z, axis=1), labels), 4),
+            "ece_after": round(
+                expected_calibration_error(softmax(z / getattr(calibration, head), axis=1), labels),
+                4,
+            ),
+        }
+        for head, z in scores["logits"].items()
+    }

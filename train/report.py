@@ -24,7 +24,7 @@ def markdown(report: dict) -> str:
     for fold in report["folds"]:
         lines.append(
             f"| {fold['group']} | {fold['count']} | {100 * fold['wa']:.1f} | "
-            f"{100 * fold['ua']:.1f} | {100 * fold['f1']:.1f} | {fold['best_epoch'] + 1} |"
+            f"{100 * fold['ua']:.1f} | {100 * fold['f1']:.1f} | {fold['best_epoch']} |"
         )
     s = report["summary"]
     lines.append(
@@ -51,6 +51,7 @@ def markdown(report: dict) -> str:
                 + " | ".join(per_fold)
                 + f" | {pm(stats['wa'])} | {pm(stats['ua'])} | {pm(stats['f1'])} |"
             )
+    lines += _text_head_lines(report) + _calibration_lines(report)
     lines += [
         "",
         "Confusion matrix, all folds (rows: truth, columns: prediction):",
@@ -61,6 +62,57 @@ def markdown(report: dict) -> str:
     for name, row in zip(report["emotions"], report["confusion"], strict=True):
         lines.append(f"| {name} | " + " | ".join(str(v) for v in row) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _text_head_lines(report: dict) -> list[str]:
+    """The text-only head on the text corpus's test split (sentences alone, no audio)."""
+    stats = report.get("text_corpus_summary") or {}
+    if not stats:
+        return []
+    folds = [f for f in report["folds"] if "text_corpus" in f]
+    per_fold = ", ".join(f"{f['group']} {100 * f['text_corpus']['ua']:.1f}" for f in folds)
+    return [
+        "",
+        f"Text-only head on the text corpus's test split ({folds[0]['text_corpus']['count']} "
+        f"sentences, no audio): WA {pm(stats['wa'])}, **UA {pm(stats['ua'])}**, "
+        f"macro-F1 {pm(stats['f1'])} % (UA per fold: {per_fold}).",
+    ]
+
+
+def _calibration_lines(report: dict) -> list[str]:
+    """Fused head's ECE before and after temperature scaling, per fold and mean ± std."""
+    folds = [f for f in report["folds"] if "calibration" in f]
+    if not folds:
+        return []
+
+    def cell(value) -> str:
+        return "–" if value is None else f"{value:.3f}"
+
+    lines = [
+        "",
+        "Calibration of the fused head (temperature T fitted on each fold's validation split; "
+        "ECE over 15 confidence bins):",
+        "",
+        "| fold | T | validation ECE before | after | test ECE before | after |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for fold in folds:
+        c = fold["calibration"]
+        lines.append(
+            f"| {fold['group']} | {c['temperature']:.2f} | {cell(c['val_ece_before'])} | "
+            f"{cell(c['val_ece_after'])} | {cell(c['test_ece_before'])} | "
+            f"{cell(c['test_ece_after'])} |"
+        )
+    s = report.get("calibration_summary") or {}
+
+    def mean(key: str) -> str:
+        return f"{s[key]['mean']:.3f} ± {s[key]['std']:.3f}" if key in s else "–"
+
+    lines.append(
+        f"| **mean ± std** | {mean('temperature')} | {mean('val_ece_before')} | "
+        f"{mean('val_ece_after')} | {mean('test_ece_before')} | {mean('test_ece_after')} |"
+    )
+    return lines
 
 
 def figure(report: dict) -> go.Figure:

@@ -36,6 +36,15 @@ class DataSettings:
 
 
 @dataclass
+class TextCorpusSettings:
+    """A text corpus without audio whose rows train the text side (`train.text_corpus`)."""
+
+    manifest: str = ""  # a text manifest (python -m train goemotions); "" for none
+    batch_size: int = 32  # its rows added to every training step
+    balanced: bool = True  # every class drawn equally often (GoEmotions: 7× more happy than sad)
+
+
+@dataclass
 class AugmentSettings:
     enabled: bool = True
     speed: float = 0.1  # resampling speed perturbation, ±10 % (moves pitch and tempo together)
@@ -61,7 +70,9 @@ class OptimSettings:
     seed: int = 0
     num_workers: int = 0
     save_every_steps: int = 0  # also checkpoint mid-epoch (0: at epoch ends only)
-    select_on: str = "ua"  # validation metric that picks the best epoch: "ua", "wa" or "f1"
+    # validation metric that picks the best epoch: "ua", "wa", "f1", or "corpus_ua" (the mean
+    # of each corpus's UA, so the largest corpus of a mix does not choose alone)
+    select_on: str = "ua"
     max_steps: int = 0  # stop after this many optimiser steps (0: no limit); for smoke runs
 
 
@@ -71,6 +82,7 @@ class Experiment:
     variant: str = "full"
     model: dict = field(default_factory=dict)  # dotted overrides, e.g. {"alignment.dim": 64}
     data: DataSettings = field(default_factory=DataSettings)
+    text_corpus: TextCorpusSettings = field(default_factory=TextCorpusSettings)
     augment: AugmentSettings = field(default_factory=AugmentSettings)
     optim: OptimSettings = field(default_factory=OptimSettings)
     base_dir: str = "."  # the folder the YAML came from (set when loading)
@@ -112,6 +124,9 @@ class Experiment:
         path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
+SELECT_ON = ("ua", "wa", "f1", "corpus_ua")
+
+
 def parse_value(text: str) -> Any:
     """`--key=value` text → a plain value, read as YAML (so 3, 1e-3, true, [1, 2] work)."""
     try:
@@ -132,8 +147,8 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
         _set_dotted(data, key, parse_value(value))
     experiment = build_dataclass(Experiment, data, path.name)
     experiment.model_config()  # validates preset, variant and model overrides now
-    if experiment.optim.select_on not in ("ua", "wa", "f1"):
-        raise ConfigError("optim.select_on must be ua, wa or f1")
+    if experiment.optim.select_on not in SELECT_ON:
+        raise ConfigError(f"optim.select_on must be one of {', '.join(SELECT_ON)}")
     return experiment
 
 
