@@ -126,3 +126,48 @@ def test_synth_voices_real_sentences_with_exact_word_times(tmp_path):
     summary = settings["real_sentences"]
     assert summary["share"] == 0.5 and summary["skipped"] == {SKIPPED_LINK: 1}
     assert sum(summary["voiced"].values()) == len(real)
+
+
+def test_examples_and_the_bank_show_templated_sentences_only_by_default(tmp_path):
+    """A classroom reads the examples and the neighbours' texts: no unfiltered Reddit comment."""
+    from train.bank import add_arguments
+    from train.examples import choose
+    from train.manifest import load_manifest
+
+    records = []
+    for number, (label, source) in enumerate(
+        [("happy", "goemotions"), ("happy", "template"), ("sad", "goemotions")]
+    ):
+        records.append(
+            {"id": f"u{number}", "audio": "x.wav", "text": f"sentence {number}", "label": label,
+             "speaker": "s1", "group": "g1", "cue": "both", "duration": 1.0,
+             "sentence_source": source}
+        )  # fmt: skip
+    sf.write(tmp_path / "x.wav", np.zeros(1600, dtype=np.float32), SAMPLE_RATE)
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in records))
+    chosen = choose(load_manifest(manifest), ["g1"], 4.0)
+    assert [u.id for u in chosen] == ["u1"]
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    defaults = parser.parse_args(["--checkpoint", "c", "--manifest", "m", "--out", "o"])
+    assert defaults.real_sentences == "drop"
+
+
+def test_the_bank_leaves_out_voiced_comments_unless_asked(app_assets, tiny_corpus, tmp_path):
+    from train.bank import embed
+
+    records = [json.loads(line) for line in tiny_corpus.read_text().splitlines()]
+    for record in records[::2]:
+        record["sentence_source"] = "goemotions"
+    for record in records:
+        record["audio"] = str(tiny_corpus.parent / record["audio"])
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in records))
+    checkpoint = app_assets / "checkpoints" / "compact"
+    _, kept = embed(checkpoint, [manifest], 0, 8, False, real_sentences=False)
+    assert [u.id for u in kept] == [r["id"] for r in records[1::2]]
+    _, everything = embed(checkpoint, [manifest], 0, 8, False, real_sentences=True)
+    assert len(everything) == len(records)

@@ -43,6 +43,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--limit", type=int, default=0, help="use the first N utterances of each manifest"
     )
+    parser.add_argument(
+        "--real-sentences",
+        choices=("keep", "drop"),
+        default="drop",
+        help="synthetic utterances that voice GoEmotions comments: the app shows the bank's "
+        "texts as neighbours, and Reddit comments are unfiltered (about 5 %% of the voiced ones "
+        "swear), so by default they stay out of the bank (they are trained on all the same)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="UMAP seed")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--quiet", action="store_true")
@@ -56,6 +64,7 @@ def main(args: argparse.Namespace) -> int:
         seed=args.seed,
         batch_size=args.batch_size,
         progress=not args.quiet,
+        real_sentences=args.real_sentences == "keep",
     )
     bank.save(args.out)
     agreement = bank.meta["placement_agreement"]
@@ -68,14 +77,29 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def embed(checkpoint: Path, manifests: list[Path], limit: int, batch_size: int, progress: bool):
-    """Analyse every utterance: (arrays dict of stacked values, utterances)."""
+def embed(
+    checkpoint: Path,
+    manifests: list[Path],
+    limit: int,
+    batch_size: int,
+    progress: bool,
+    real_sentences: bool = True,
+):
+    """Analyse every utterance: (arrays dict of stacked values, utterances).
+
+    real_sentences : False leaves out utterances voicing a GoEmotions comment
+    """
     analyzer = Analyzer(load_model(checkpoint))
     if analyzer.model.config.modalities != "both" or not analyzer.model.config.alignment.instance:
         raise ValueError("a bank needs a model with both modalities and instance alignment")
     utterances = []
     for manifest in manifests:
-        utterances += load_manifest(manifest)[: limit or None]
+        kept = [
+            u
+            for u in load_manifest(manifest)
+            if real_sentences or u.extra.get("sentence_source") != "goemotions"
+        ]
+        utterances += kept[: limit or None]
     rows: dict[str, list] = {}
     for start in tqdm(range(0, len(utterances), batch_size), desc="bank", disable=not progress):
         chunk = utterances[start : start + batch_size]
@@ -161,10 +185,13 @@ def build_bank(
     seed: int = 0,
     batch_size: int = 16,
     progress: bool = True,
+    real_sentences: bool = True,
 ) -> ReferenceBank:
     started = time.time()
     manifests = manifest if isinstance(manifest, list | tuple) else [manifest]
-    arrays, utterances = embed(checkpoint, list(manifests), limit, batch_size, progress)
+    arrays, utterances = embed(
+        checkpoint, list(manifests), limit, batch_size, progress, real_sentences
+    )
     arrays.update(principal_axes(arrays))
     labels = [u.label for u in utterances]
     agreement = placement_agreement(arrays, labels, seed)

@@ -56,7 +56,11 @@ def choose(utterances: list[Utterance], groups: list[str], max_seconds: float) -
     pool = [
         u
         for u in utterances
-        if u.group in groups and float(u.extra.get("duration", 0.0) or 0.0) <= max_seconds
+        if u.group in groups
+        and float(u.extra.get("duration", 0.0) or 0.0) <= max_seconds
+        # templated sentences only: a classroom reads these aloud, and GoEmotions' Reddit
+        # comments are unfiltered
+        and u.extra.get("sentence_source", "template") == "template"
     ]
     chosen = []
     for emotion in EMOTIONS:
