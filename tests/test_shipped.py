@@ -82,15 +82,27 @@ def test_the_default_hears_real_unheard_actors(shipped_explorer):
     assert correct >= 3
 
 
-def test_an_empty_or_nonsense_transcript_leaves_the_text_side_unsure(shipped_explorer):
+def test_an_empty_or_nonsense_transcript_over_a_neutral_clip_is_no_confident_emotion(
+    shipped_explorer,
+):
     from mgcma.audio import load_audio
 
     example = next(e for e in shipped_explorer.examples if e.name.endswith("-neutral-real"))
     clip = load_audio(example.audio)
-    for text in ("", "zxq blorp fnarg"):
+    for text in ("", "zxq blorp fnarg", "blorp blorp blorp blorp"):
         analysis = shipped_explorer.analyzer.analyze(clip, text=text)
         assert max(analysis.text_probs.values()) < 0.5, (text, analysis.text_probs)
+        emotional = {e: p for e, p in analysis.probs.items() if e != "neutral"}
+        assert max(emotional.values()) < 0.5, (text, analysis.probs)  # fused: no sure emotion
         assert analysis.notes  # and the analysis says why
+
+
+def test_the_shipped_checkpoints_are_calibrated_on_validation():
+    for variant in VARIANTS:
+        folder = "whisper_minilm" if variant == "full" else variant
+        calibration = load_model(CHECKPOINTS / folder).config.calibration
+        assert calibration.fitted_on.startswith("validation split"), variant
+        assert calibration.fused != 1.0, variant
 
 
 def test_loading_the_shipped_default_checks_its_backbones():
