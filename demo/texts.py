@@ -31,7 +31,8 @@ their 1σ and 2σ ellipses on the bank's two main directions. Right: both densit
 joining their centres, their shared area shaded. Training makes the two clouds of the same
 utterance overlap (small Wasserstein distance). The figure gives two overlaps: the *overlap*
 averages every dimension; the shaded area is measured on the one line where the centres differ
-most, so it is usually smaller."""
+most — another measure, so the two numbers differ. Faint dots: the bank's speech means, coloured
+by their emotion label."""
 
 COMPARE_HELP = """### Compare checkpoints trained without one granularity
 The same input — the clip and the transcript now on the Analyze tab — through the full model

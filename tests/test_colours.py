@@ -61,7 +61,7 @@ def test_every_figure_colours_an_emotion_with_its_one_colour():
         axes=np.eye(2, g), center=np.zeros(g),
         bank_points=xy, bank_labels=labels,
     )  # fmt: skip
-    bank = next(t for t in distribution.data if t.name == "bank means")
+    bank = next(t for t in distribution.data if t.name == "bank means (colour: their emotion)")
     assert list(bank.marker.color) == [colors[e] for e in labels]
 
 

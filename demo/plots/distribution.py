@@ -133,7 +133,7 @@ def _bank_means_trace(bank_points, bank_labels) -> go.Scatter:
         x=points[:, 0],
         y=points[:, 1],
         mode="markers",
-        name="bank means",
+        name="bank means (colour: their emotion)",
         marker={"size": 5, "opacity": 0.25, "color": [_color(label) for label in labels]},
         text=labels,
         hovertemplate="a bank utterance's mean (%{text})<extra></extra>",
