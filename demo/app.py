@@ -23,7 +23,7 @@ import gradio as gr  # noqa: E402
 
 from demo import texts  # noqa: E402
 from demo.api_json import plain_json  # noqa: E402
-from demo.callbacks import Callbacks, compare_headers  # noqa: E402
+from demo.callbacks import Callbacks, compare_headers, head_choices  # noqa: E402
 from demo.service import MAP_SPACES, MAX_BATCH, Explorer, Settings, whisper_choices  # noqa: E402
 
 MAX_UPLOAD = "20mb"  # a 30-s WAV at 48 kHz stereo is 11 MB
@@ -39,13 +39,14 @@ API_CONCURRENCY = max(CONCURRENCY, MAX_BATCH)
 def build(explorer: Explorer) -> gr.Blocks:
     """The Blocks app around one loaded Explorer."""
     calls = Callbacks(explorer)
-    heads = ["mean"] + [str(h + 1) for h in range(explorer.model.config.alignment.heads)]
+    heads = head_choices(explorer.model.config.alignment.heads)
     with gr.Blocks(title="MGCMA Explorer", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(texts.HEADER)
         whisper_status = gr.Markdown(explorer.whisper_status(), elem_id="whisper-status")
         with gr.Tab("Analyze", id="analyze"):
+            # each row's parts stack under ~900 px: side by side they were too narrow to read
             with gr.Row():
-                with gr.Column(scale=2):
+                with gr.Column(scale=2, min_width=300):
                     audio = gr.Audio(
                         sources=["microphone", "upload"],
                         type="filepath",
@@ -67,7 +68,7 @@ def build(explorer: Explorer) -> gr.Blocks:
                     )
                     analyze = gr.Button("Analyze", variant="primary", elem_id="analyze-button")
                     message = gr.Markdown(elem_id="message")
-                with gr.Column(scale=3):
+                with gr.Column(scale=3, min_width=520):
                     prediction = gr.Plot(label="Prediction", elem_id="prediction-plot")
             if explorer.examples:
                 gr.Examples(
@@ -86,10 +87,14 @@ def build(explorer: Explorer) -> gr.Blocks:
             gr.Markdown(texts.INSTANCE_HELP)
             space = gr.Radio(list(MAP_SPACES), value=MAP_SPACES[0], label="Map")
             with gr.Row():
-                instance = gr.Plot(label="Instance level", elem_id="instance-plot", scale=3)
+                instance = gr.Plot(
+                    label="Instance level", elem_id="instance-plot", scale=3, min_width=520
+                )
                 neighbours = gr.Dataframe(
                     label="Nearest utterances in the bank",
+                    elem_id="neighbours-table",
                     scale=2,
+                    min_width=380,
                     headers=["transcript", "emotion", "distance", "speaker"],
                     column_widths=["41%", "18%", "20%", "21%"],
                     wrap=True,
@@ -106,7 +111,8 @@ def build(explorer: Explorer) -> gr.Blocks:
         with gr.Tab("Compare", id="compare"):
             gr.Markdown(texts.COMPARE_HELP)
             compare_button = gr.Button("Compare the Analyze tab's input across checkpoints")
-            compare_plot = gr.Plot(label="Probabilities per checkpoint")
+            compare_input = gr.Markdown(elem_id="compare-input")
+            compare_plot = gr.Plot(label="Probabilities per checkpoint", elem_id="compare-plot")
             compare_table = gr.Dataframe(
                 label="Per checkpoint",
                 headers=compare_headers(explorer.model.emotions),
@@ -119,6 +125,8 @@ def build(explorer: Explorer) -> gr.Blocks:
         api_audio = gr.Audio(type="filepath", visible=False)
         api_text = gr.Textbox(visible=False)
         api_out = plain_json(visible=False)
+        api_transcribe = gr.Button(visible=False)
+        api_transcript = plain_json(visible=False)
 
         # -- wiring ---------------------------------------------------------------------------
         analysis_outputs = [
@@ -131,6 +139,7 @@ def build(explorer: Explorer) -> gr.Blocks:
             analysis_json,
             state,
             transcript,
+            whisper_status,
         ]
         analyze.click(
             calls.analyze,
@@ -143,7 +152,11 @@ def build(explorer: Explorer) -> gr.Blocks:
             calls.redraw_instance, [state, space], [instance, neighbours], api_visibility="private"
         )
         transcribe.click(
-            calls.transcribe, [audio, whisper], [transcript, message, state], api_name="transcribe"
+            calls.transcribe,
+            [audio, whisper],
+            [transcript, message, state, whisper_status],
+            api_visibility="undocumented",
+            api_name="transcribe_ui",
         )
         for control in (head, direction):
             control.change(
@@ -154,7 +167,7 @@ def build(explorer: Explorer) -> gr.Blocks:
         compare_button.click(
             calls.compare,
             [audio, transcript],
-            [compare_plot, compare_table],
+            [compare_input, compare_plot, compare_table],
             api_visibility="undocumented",
         )
         api_text.submit(
@@ -164,6 +177,8 @@ def build(explorer: Explorer) -> gr.Blocks:
             api_name="analyze",
             concurrency_limit=API_CONCURRENCY,
         )
+        # plain JSON, the status unescaped (the page's copy is escaped for Markdown)
+        api_transcribe.click(calls.api_transcribe, api_audio, api_transcript, api_name="transcribe")
         walk.wire(demo)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
     return demo

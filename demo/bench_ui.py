@@ -143,8 +143,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_app(args: argparse.Namespace, port: int, log: Path) -> tuple[subprocess.Popen, float]:
-    """The app in a subprocess and the seconds from launch to its first page served."""
+def start_app(
+    args: argparse.Namespace, port: int, log: Path, whisper: str | None = None, offline=True
+) -> tuple[subprocess.Popen, float]:
+    """The app in a subprocess and the seconds from launch to its first page served.
+
+    whisper : passed as --whisper (None: the app's default); offline=False lets a named Whisper
+        try its download (on a closed network: the app's message for an unloadable Whisper)
+    """
     environment = {
         **os.environ,
         "MGCMA_BANK": args.bank,
@@ -153,7 +159,12 @@ def start_app(args: argparse.Namespace, port: int, log: Path) -> tuple[subproces
         "HF_HUB_OFFLINE": "1",
         "GRADIO_ANALYTICS_ENABLED": "False",
     }
+    if not offline:
+        for name in ("MGCMA_OFFLINE", "HF_HUB_OFFLINE"):
+            environment.pop(name)
     command = [sys.executable, str(ROOT / "demo" / "app.py"), "--checkpoint", args.checkpoint]
+    if whisper is not None:
+        command += ["--whisper", whisper]
     started = time.perf_counter()
     with log.open("w") as output:  # a file, not a pipe: a chatty server never blocks on it
         process = subprocess.Popen(

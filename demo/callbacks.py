@@ -42,7 +42,13 @@ def user_errors(function):
     return wrapper
 
 
+def head_choices(heads: int) -> list[str]:
+    """The head menu: "mean", then the heads counted from 1, as the figure's title counts them."""
+    return ["mean"] + [str(h + 1) for h in range(heads)]
+
+
 def _head(value) -> int | None:
+    """A head menu entry → the head's index (None: the mean)."""
     return None if value in (None, "", "mean") else int(value) - 1
 
 
@@ -89,6 +95,7 @@ class Callbacks:
             write_json(analysis),
             state,
             analysis.transcript,
+            explorer.whisper_status(whisper),  # the header, once Whisper was tried
         )
 
     @user_errors
@@ -99,9 +106,19 @@ class Callbacks:
 
     @user_errors
     def transcribe(self, audio, whisper):
+        """The Transcribe button: words into the box, Whisper's status beside it and above."""
         clip = self.explorer.read_audio(audio)
         text, words, status = self.explorer.transcribe(clip, whisper)
-        return text, html.escape(status), {"words": words, "audio": audio}  # for Analyze
+        state = {"words": words, "audio": audio}  # for Analyze
+        # Markdown would take "<urlopen error …>" for a tag: escaped for the page only
+        return text, html.escape(status), state, self.explorer.whisper_status(whisper)
+
+    @user_errors
+    def api_transcribe(self, audio):
+        """API: audio file → {"text", "words", "status"}, the status as plain text."""
+        clip = self.explorer.read_audio(audio)
+        text, words, status = self.explorer.transcribe(clip)
+        return {"text": text, "words": words, "status": status}
 
     @user_errors
     def redraw_tokens(self, state, head, direction):
@@ -118,6 +135,7 @@ class Callbacks:
 
     @user_errors
     def compare(self, audio, transcript):
+        """(the input in words, chart, table) for the Compare tab."""
         rows = self.explorer.compare(audio, transcript)
         figure = plots.variant_bars(rows)
         emotions = self.explorer.model.emotions
@@ -129,7 +147,8 @@ class Callbacks:
             ]
             for r in rows
         ]
-        return figure, gr.Dataframe(value=table, headers=compare_headers(emotions))
+        described = self.explorer.describe_input(audio, transcript)
+        return described, figure, gr.Dataframe(value=table, headers=compare_headers(emotions))
 
     @user_errors
     def api_analyze(self, audio, transcript):

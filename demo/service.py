@@ -7,19 +7,22 @@ becomes a `UserFacingError` whose message the app shows as it is.
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import os
 import tempfile
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from demo import plots
 from demo.batcher import Batcher
-from mgcma.analysis import Analysis, AnalysisError, Analyzer
+from demo.examples import Example, load_examples
+from demo.notes import cause, silence_note
+from mgcma.analysis import NO_TRANSCRIPT, Analysis, AnalysisError, Analyzer
 from mgcma.asr import TYPE_INSTEAD, Transcriber, TranscriberError
 from mgcma.audio import Audio, AudioError, load_audio, rms_dbfs
 from mgcma.bank import BankError, ReferenceBank
@@ -86,34 +89,6 @@ class Settings:
         return settings
 
 
-@dataclass
-class Example:
-    name: str
-    audio: str
-    text: str
-    label: str
-    cue: str = ""
-    words: list = field(default_factory=list)
-    note: str = ""
-    licence: str = ""  # set for clips of a corpus whose licence travels with them (RAVDESS)
-
-
-def load_examples(directory: str | Path) -> list[Example]:
-    """Examples listed in `examples.jsonl` beside their clips (missing folder: none)."""
-    index = Path(directory) / "examples.jsonl"
-    if not index.is_file():
-        return []
-    examples = []
-    for line in index.read_text().splitlines():
-        if line.strip():
-            row = json.loads(line)
-            row["audio"] = str(Path(directory) / row["audio"])
-            examples.append(
-                Example(**{k: row[k] for k in Example.__dataclass_fields__ if k in row})
-            )
-    return examples
-
-
 def _own(neighbour: dict) -> str:
     """A neighbour's transcript, marked when it is the analysed clip itself (distance 0 to 4
     decimals: the examples, for one, are utterances of the bank)."""
@@ -140,6 +115,7 @@ class Explorer:
         self.examples = load_examples(settings.examples)
         self._ablations: dict[str, Analyzer | None] = {}
         self._transcribers: dict[str, Transcriber] = {}
+        self._whisper_failures: dict[str, str] = {}  # name → why it could not transcribe
         self._lock = threading.Lock()
         # concurrent requests are analysed together; each still gets its own result or error
         self.batcher = Batcher(
@@ -169,6 +145,9 @@ class Explorer:
         from mgcma import asr
 
         name = name or self.settings.whisper
+        if name in self._whisper_failures:  # tried and failed: what the header said is moot
+            reason = html.escape(self._whisper_failures[name], quote=False)
+            return f"Whisper `{name}` could not be loaded here ({reason}): type the transcript."
         if name not in whisper.available_models():
             if is_shipped_whisper(name):
                 return (
@@ -213,7 +192,9 @@ class Explorer:
         except TranscriberError as error:
             log.warning("Whisper %s could not transcribe: %s", name, error)
             reason = str(error).replace(TYPE_INSTEAD, "").strip()  # said once, below
+            self._whisper_failures[name] = cause(error, reason)
             return "", [], f"Whisper is not available here: {reason} Type the transcript instead."
+        self._whisper_failures.pop(name, None)
         words = [{"word": w.word, "start": w.start, "end": w.end} for w in transcript.words]
         status = transcript.note or f"Transcribed with Whisper {transcriber.name}."
         return transcript.text, words, status
@@ -223,19 +204,15 @@ class Explorer:
     def analyze(self, audio, text: str, words=None, whisper: str | None = None) -> tuple:
         """(Analysis, Audio, notes); an empty transcript asks Whisper first."""
         clip = self.read_audio(audio)
-        notes = [clip.notice] if clip.notice else []
+        notes = []  # the clip's own notice (cut to 30 s) is the Analyzer's first note
         level = rms_dbfs(clip.samples)
-        if level <= SILENT_DBFS:
-            notes.append(
-                f"The clip is silent ({level:.0f} dBFS): there is no speech to hear, so the "
-                "result rests on the transcript. Check the microphone and record again."
-            )
+        silent = level <= SILENT_DBFS
         words = words or self.example_words(audio)
         text = (text or "").strip()
         if len(text) > MAX_TRANSCRIPT_CHARS:
             text = text[:MAX_TRANSCRIPT_CHARS]
             notes.append(f"The transcript was cut to its first {MAX_TRANSCRIPT_CHARS} characters.")
-        if not text and self.model.config.uses_text:
+        if not text and not silent and self.model.config.uses_text:
             # without words (Whisper unavailable, or it heard none) the analysis still runs: its
             # notes say the text side had nothing to read, and the voice carries the result
             text, words, status = self.transcribe(clip, whisper)
@@ -244,7 +221,10 @@ class Explorer:
             analysis = self.batcher((clip, SAMPLE_RATE, text, words))
         except (AnalysisError, AudioError, ValueError) as error:
             raise UserFacingError(str(error)) from error
-        analysis.notes = notes + analysis.notes
+        if silent:  # "trust the speech side" would be wrong: there is no speech
+            own = [n for n in analysis.notes if n != NO_TRANSCRIPT]
+            analysis.notes = [*own, silence_note(level, analysis, bool(text))]
+        analysis.notes = list(dict.fromkeys(notes + analysis.notes))  # each note once
         return analysis, clip
 
     def ablation(self, variant: str) -> Analyzer | None:
@@ -270,6 +250,18 @@ class Explorer:
             rows.append({"variant": variant, "label": analysis.label, **analysis.probs})
         return rows
 
+    def describe_input(self, audio, text: str) -> str:
+        """Markdown naming what Compare ran: the clip, its transcript, its true label if known."""
+        name = Path(audio).name if isinstance(audio, str) else "the recording"
+        text = (text or "").strip()
+        said = f"“{html.escape(text)}”" if text else "none (Compare does not run Whisper)"
+        line = f"**Clip:** `{html.escape(name)}` · **Transcript:** {said} · **True label:** "
+        example = self.example_for(audio)
+        if example is None:
+            return line + "unknown (not a prepared example)"
+        edited = "" if text == example.text else "; the transcript is not the example's"
+        return line + f"{example.label} (the prepared example {example.name}{edited})"
+
     # -- figures ------------------------------------------------------------------------------
 
     def figures(self, analysis: Analysis, clip: Audio, head=None, direction="text→speech"):
@@ -294,6 +286,11 @@ class Explorer:
         )
         if attention is None:
             return None
+        if not analysis.words:  # the notes say why: no transcript, or Whisper heard nothing
+            return plots.placeholder(
+                "No words to align with the speech: type the transcript (or transcribe it) "
+                "and analyse again."
+            )
         spectrogram = plots.spectrogram(clip.samples) if clip is not None else None
         return plots.token_heatmap(
             analysis.words,
@@ -303,6 +300,7 @@ class Explorer:
             head=head,
             spectrogram=spectrogram,
             word_times=analysis.word_times,
+            duration=analysis.duration,
         )
 
     def instance_view(self, analysis: Analysis, space: str = MAP_SPACES[0]):
@@ -328,15 +326,17 @@ class Explorer:
         rows = [[_own(n), n["label"], n["distance"], n["speaker"]] for n in neighbours]
         return figure, rows
 
-    def example_words(self, audio) -> list | None:
-        """True word timings when `audio` is one of the shipped examples (matched by name)."""
+    def example_for(self, audio) -> Example | None:
+        """The shipped example `audio` is (matched by file name: Gradio keeps it), or None."""
         if not isinstance(audio, str):
             return None
         name = Path(audio).name
-        for example in self.examples:
-            if Path(example.audio).name == name:
-                return example.words
-        return None
+        return next((e for e in self.examples if Path(e.audio).name == name), None)
+
+    def example_words(self, audio) -> list | None:
+        """True word timings when `audio` is one of the shipped examples."""
+        example = self.example_for(audio)
+        return example.words if example is not None else None
 
     def distribution_figure(self, analysis: Analysis):
         if analysis.speech_mu is None:

@@ -13,24 +13,32 @@ ICASSP 2025). Record or upload a sentence, check the transcript, press **Analyze
 model lines up what was *said* with *how* it was said — at three levels of detail."""
 
 TOKEN_HELP = """### Token level — which words listen to which moments
-Each row is a word; each column is a short slice of the speech (40 ms for the shipped model). A bright cell means the word's
-text representation drew on that moment of audio (cross-attention). Boxes mark where each word
-was actually spoken, when that is known (Whisper's timings or an example's truth)."""
+Each row is a word; each column is a short slice of the speech (40 ms for the shipped model). The
+darker the blue, the more the word's text representation drew on that moment of audio
+(cross-attention; the colour bar gives the share). Above it, the spectrogram: darker is louder.
+Boxes mark where each word was actually spoken, when that is known (Whisper's timings or an
+example's truth)."""
 
 INSTANCE_HELP = """### Instance level — whole utterances as points
 The speech and the transcript of every utterance in a reference bank are points on one map
-(UMAP); training pulls an utterance's speech point and text point together. Your clip's two
-points are the large markers; lines go to its nearest neighbours."""
+(UMAP), coloured by their emotion label; training pulls an utterance's speech point and text
+point together. Your clip's two points are the large markers (◆ speech, ■ text); lines go to its
+nearest neighbours, ringed in their emotion's colour."""
 
 DISTRIBUTION_HELP = """### Distribution level — each side as a cloud, not a point
 The model describes the speech and the text each as a Gaussian (a centre and a spread). Left:
 their 1σ and 2σ ellipses on the bank's two main directions. Right: both densities along the line
-joining their centres. Training makes the two clouds of the same utterance overlap (small
-Wasserstein distance)."""
+joining their centres, their shared area shaded. Training makes the two clouds of the same
+utterance overlap (small Wasserstein distance). The figure gives two overlaps: the *overlap*
+averages every dimension; the shaded area is measured on the one line where the centres differ
+most — another measure, so the two numbers differ. Faint dots: the bank's speech means, coloured
+by their emotion label."""
 
 COMPARE_HELP = """### Compare checkpoints trained without one granularity
-The same input through the full model and through models trained without distribution-,
-instance- or token-level alignment, and with speech or text alone."""
+The same input — the clip and the transcript now on the Analyze tab — through the full model
+and through models trained without distribution-, instance- or token-level alignment, and with
+speech or text alone. The line above the chart names the clip, its transcript and, for a
+prepared example, its true label."""
 
 WALKTHROUGH_INTRO = """## A walkthrough for the classroom
 Pick a prepared example, then go through the steps in order. Each figure is computed live."""
@@ -39,35 +47,41 @@ STEPS = (
     (
         "1 · Two views of one utterance",
         "An utterance reaches the model twice: as **sound** (the spectrogram: time left to right, "
-        "pitch bottom to top, loudness as brightness) and as **words** (the transcript). Prosody — "
-        "pitch, speed, loudness — often tells *how excited* someone is; words often tell *whether it "
-        "is good or bad*. Either can be missing, or they can disagree.",
+        "pitch bottom to top, and the louder, the darker the grey) and as **words** (the "
+        "transcript). Prosody — pitch, speed, loudness — often tells *how excited* someone is; "
+        "words often tell *whether it is good or bad*. Either can be missing, or they can "
+        "disagree.",
     ),
     (
         "2 · Distribution level (coarse)",
         "Each side becomes a cloud: a Gaussian with a centre and a spread. The model is trained so "
         "that the speech cloud and the text cloud of the **same** utterance are close in "
-        "2-Wasserstein distance, and clouds of different utterances are far apart. Overlap near 1 "
-        "means the two views agree in broad strokes.",
+        "2-Wasserstein distance, and clouds of different utterances are far apart. The *overlap* "
+        "(100 % = identical clouds, averaged over every dimension) says how alike the two views "
+        "are in broad strokes; the shaded area on the right is their overlap on the single line "
+        "where the centres differ most — another measure, so the two numbers differ.",
     ),
     (
         "3 · Instance level (utterance pairs)",
         "Each side also becomes a single point. Training (contrastive InfoNCE) makes each speech "
-        "point closest to *its own* transcript's point. The matrix shows this for a batch of "
-        "examples: a bright diagonal means every clip recognises its own words. Beside it, "
-        "the same matrix for a model trained **without** instance alignment.",
+        "point closest to *its own* transcript's point. The matrix shows the cosine similarity "
+        "of every clip's speech (rows) with every clip's transcript (columns): dark blue = "
+        "similar, white = unrelated, red = opposite. Where instance alignment works, each row's "
+        "darkest cell is its outlined diagonal cell; clips that share an emotion, a voice or "
+        "words can be as dark off the diagonal. Beside it, the same matrix for a model trained "
+        "**without** instance alignment.",
     ),
     (
         "4 · Token level (fine)",
         "Now words meet moments: each word attends over the speech frames (cross-attention), and "
-        "each speech frame over the words. Good alignment puts a word's attention inside the time "
-        "it was spoken (the boxes).",
+        "each speech frame over the words. The darker the blue, the more attention; good "
+        "alignment puts a word's attention inside the time it was spoken (the boxes).",
     ),
     (
         "5 · Fusion: the decision",
         "The attended speech and text are pooled, joined and passed to a small classifier. "
-        "The bars show its answer, and what speech alone and text alone would say. When the two views "
-        "disagree, watch which one wins.",
+        "The bars show its answer (black), and what speech alone (green) and text alone (pink) "
+        "would say. When the two views disagree, watch which one wins.",
     ),
 )
 

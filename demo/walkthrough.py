@@ -39,13 +39,15 @@ class Walkthrough:
         self.examples = {_describe(e): e for e in explorer.examples}
         self._cache: dict[str, tuple] = {}
         self._lock = threading.Lock()
+        self._similarity = None
         first = self._first_choice()
         gr.Markdown(texts.WALKTHROUGH_INTRO)
         with gr.Row():
             self.example = gr.Dropdown(list(self.examples), value=first, label="Example", scale=2)
             self.step = gr.Radio(TITLES, value=TITLES[0], label="Step", scale=3)
         with gr.Row():
-            with gr.Column(scale=2):
+            # under 900 px the figure moves below the text: beside it, it was too narrow to read
+            with gr.Column(scale=2, min_width=300):
                 self.text = gr.Markdown(
                     _step_text(0), elem_classes="step-text", elem_id="walkthrough-text"
                 )
@@ -54,7 +56,7 @@ class Walkthrough:
                 with gr.Row():
                     self.back = gr.Button("◀ Previous step")
                     self.forward = gr.Button("Next step ▶", variant="primary")
-            with gr.Column(scale=3):
+            with gr.Column(scale=3, min_width=560):
                 self.figure = gr.Plot(label="Live figure", elem_id="walkthrough-plot")
 
     def _first_choice(self) -> str | None:
@@ -93,7 +95,8 @@ class Walkthrough:
             return self._cache[name]
 
     def show(self, name: str | None, step: str):
-        text = _step_text(TITLES.index(step))
+        index = TITLES.index(step)
+        text = _step_text(index)
         if not name or name not in self.examples:
             return text, None, "No prepared examples are shipped with this checkpoint.", None
         example = self.examples[name]
@@ -101,31 +104,44 @@ class Walkthrough:
         transcript = f"**Transcript:** {example.text}  \n**Label:** {example.label}"
         if example.note:
             transcript += f"  \n{example.note}"
-        return text, example.audio, transcript, self._figure(step, analysis, clip)
+        if index == 2:  # the matrix's own numbers, counted from it, not promised in advance
+            figure, matrices, titles = self._similarities()
+            text += "\n\n" + diagonal_summary(matrices, titles)
+            return text, example.audio, transcript, figure
+        figure = self._figure(index, analysis, clip)
+        if index == 1 and figure is not None:  # the two overlaps the text explains, as drawn
+            meta = figure.layout.meta
+            text += (
+                f"\n\n**Here:** overlap {meta['overlap']:.0%}, shaded area "
+                f"{meta['shared_area']:.0%}."
+            )
+        return text, example.audio, transcript, figure
 
-    def _figure(self, step: str, analysis, clip):
+    def _figure(self, index: int, analysis, clip):
         explorer = self.explorer
-        index = TITLES.index(step)
         if index == 0:
             db, times = plots.spectrogram(clip.samples)
-            return plots.two_views(db, times, analysis.words, analysis.word_times)
+            return plots.two_views(
+                db, times, analysis.words, analysis.word_times, duration=clip.seconds
+            )
         if index == 1:
             return explorer.distribution_figure(analysis)
-        if index == 2:
-            return self._similarities()
         if index == 3:
             return explorer.token_figure(analysis, clip)
         return plots.prediction_bars(analysis.probs, analysis.speech_probs, analysis.text_probs)
 
     def _similarities(self):
-        """Speech × text cosine for the examples: full model beside the no-instance model."""
+        """Speech × text cosine for the examples, full model beside the no-instance model:
+        (figure, matrices, their titles)."""
+        if self._similarity is not None:  # the same examples every time: computed once
+            return self._similarity
         names = list(self.examples)[:12]
         analyses = [self._analysis(n)[0] for n in names]
         labels = [self.examples[n].label for n in names]
         matrices = [
             _cosine([a.speech_embedding for a in analyses], [a.text_embedding for a in analyses])
         ]
-        titles = ["MGCMA (instance alignment on)"]
+        titles = ["full MGCMA"]
         ablation = self.explorer.ablation("no_instance")
         if ablation is not None:
             items = [(self._analysis(n)[1], 16000, self.examples[n].text) for n in names]
@@ -133,10 +149,29 @@ class Walkthrough:
             matrices.append(
                 _cosine([a.speech_pooled for a in other], [a.text_pooled for a in other])
             )
-            titles.append("trained without instance alignment")
-        return plots.similarity_matrices(
+            titles.append("without instance alignment")
+        figure = plots.similarity_matrices(
             matrices, labels, titles, title="Instance level: does each clip match its words?"
         )
+        self._similarity = (figure, matrices, titles)
+        return self._similarity
+
+
+def own_words_first(matrix: np.ndarray) -> int:
+    """How many rows (clips' speech) have their own transcript as their most similar column."""
+    return int(np.sum(np.argmax(matrix, axis=1) == np.arange(len(matrix))))
+
+
+def diagonal_summary(matrices: list[np.ndarray], titles: list[str]) -> str:
+    """How often each matrix's outlined diagonal cell is its row's highest similarity."""
+    counts = [
+        f"{own_words_first(m)} of {len(m)} clips in “{t}”"
+        for m, t in zip(matrices, titles, strict=True)
+    ]
+    return (
+        "**In this batch**, a clip's speech is most similar to its own words (its row's darkest "
+        f"blue cell is the outlined one) for {' and '.join(counts)}."
+    )
 
 
 def _cosine(speech: list[np.ndarray], text: list[np.ndarray]) -> np.ndarray:

@@ -125,3 +125,15 @@ def test_empty_transcript_without_whisper_says_to_type_it(client, app_assets):
     )
     assert " ".join(result["notes"]).lower().count("type the transcript") == 1
     assert any("text side had nothing to read" in n for n in result["notes"])
+
+
+def test_api_transcribe_without_whisper_answers_in_plain_text(client, app_assets, app_url):
+    """/transcribe when Whisper cannot load: no words, the reason as plain text (unescaped)."""
+    from gradio_client import handle_file
+
+    audio, _ = _example(app_assets)
+    result = client.predict(handle_file(str(audio)), api_name="/transcribe")
+    assert result["text"] == "" and result["words"] == []
+    status = result["status"]
+    assert status.startswith("Whisper is not available here") and "'tiny'" in status
+    assert "&#x27;" not in status and "&lt;" not in status and "&amp;" not in status

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
+from pathlib import Path
 
 import gradio as gr
+import numpy as np
 import pytest
+from colour_science import hue, lightness, scale_ends
 
-from demo.callbacks import Callbacks
-from demo.plots import VARIANT_NAMES
+from demo.callbacks import Callbacks, head_choices
+from demo.plots import MODALITY_COLORS, VARIANT_NAMES
 from demo.service import MAP_SPACES, write_html, write_json
-from demo.walkthrough import TITLES, Walkthrough
+from demo.walkthrough import TITLES, Walkthrough, own_words_first
 
 THIS_CLIP = "(this very clip: it is in the bank)"
 
@@ -38,8 +43,11 @@ def test_compare_runs_the_input_through_each_shipped_checkpoint(explorer):
     assert [row["variant"] for row in rows] == ["full", "no_instance"]
     for row in rows:
         assert sum(row[e] for e in explorer.model.emotions) == pytest.approx(1.0, abs=1e-5)
-    figure, table = Callbacks(explorer).compare(example.audio, example.text)
+    described, figure, table = Callbacks(explorer).compare(example.audio, example.text)
     assert len(figure.data) == len(explorer.model.emotions)
+    # it says what it ran: the clip, the transcript, and an example's true label
+    assert f"`{Path(example.audio).name}`" in described and f"“{example.text}”" in described
+    assert f"**True label:** {example.label} (the prepared example {example.name})" in described
     # the table says what the chart says: the chart's checkpoint names, probabilities in %
     names = [VARIANT_NAMES[row["variant"]] for row in rows]
     assert [line[0] for line in table.value["data"]] == names == list(figure.data[0].x)
@@ -66,6 +74,14 @@ def test_both_maps_and_the_downloads(explorer, tmp_path):
     assert page.count("plotly.js") >= 1 and page.count('class="plotly-graph-div"') == 4
 
 
+def test_compare_names_an_unknown_clip_and_a_missing_transcript(explorer, tmp_path):
+    own = tmp_path / "my-recording.wav"
+    shutil.copy(explorer.examples[0].audio, own)
+    described = Callbacks(explorer).compare(str(own), "")[0]
+    assert "`my-recording.wav`" in described and "unknown (not a prepared example)" in described
+    assert "**Transcript:** none" in described
+
+
 def test_redrawing_tokens_for_a_head_and_direction(explorer):
     calls = Callbacks(explorer)
     example = explorer.examples[0]
@@ -76,4 +92,72 @@ def test_redrawing_tokens_for_a_head_and_direction(explorer):
     figure = calls.redraw_tokens(state, "2", "speech→text")
     heatmap = next(t for t in figure.data if t.name == "attention")
     expected = state["analysis"].attention_speech_to_text[1].T  # head 2, words × frames
-    assert heatmap.z.shape == expected.shape
+    assert np.allclose(heatmap.z, expected)
+    # every entry of the head menu is the head the figure's title names
+    heads = explorer.model.config.alignment.heads
+    for choice in head_choices(heads):
+        title = calls.redraw_tokens(state, choice, "text→speech").layout.title.text
+        assert (f"head {choice} of {heads}" if choice != "mean" else f"mean of {heads}") in title
+    # one time axis: the spectrogram strip and the heatmap both span the clip
+    clip = state["clip"]
+    assert figure.layout.xaxis.matches == "x2"
+    assert list(figure.layout.xaxis2.range) == pytest.approx([0.0, clip.seconds])
+
+
+def _percent(text: str, name: str) -> str:
+    return re.search(rf"{name} (\d+)%", text).group(1)
+
+
+def test_every_walkthrough_text_says_what_its_figure_shows(explorer):
+    with gr.Blocks():
+        walkthrough = Walkthrough(explorer)
+    name = walkthrough.example.value
+    shown = {step: walkthrough.show(name, step) for step in TITLES}
+    texts = {step: " ".join(shown[step][0].split()) for step in TITLES}
+    figures = {step: shown[step][3] for step in TITLES}
+
+    # 1: the grey spectrogram is darker where it is louder, and the text says so
+    spectrogram = next(t for t in figures[TITLES[0]].data if t.name == "spectrogram")
+    low, high = scale_ends(spectrogram.colorscale)
+    assert lightness(high) < lightness(low)
+    assert "the louder, the darker" in texts[TITLES[0]] and "bright" not in texts[TITLES[0]]
+
+    # 2: the two overlaps the text quotes are the figure's caption's and legend's
+    figure = figures[TITLES[1]]
+    caption = figure.layout.annotations[-1].text
+    legend = next(t.name for t in figure.data if t.name.startswith("shared area"))
+    text = texts[TITLES[1]].replace(" %", "%")
+    assert _percent(text, "overlap") == _percent(caption, "overlap")
+    assert _percent(text, "shaded area") == re.search(r"(\d+)%", legend).group(1)
+
+    # 3: blue is high similarity; the counts quoted are the matrices' own
+    figure = figures[TITLES[2]]
+    low, high = scale_ends(figure.layout.coloraxis.colorscale)
+    assert (
+        hue(high) == pytest.approx(hue("#0000FF"), abs=40)
+        and "dark blue = similar" in (texts[TITLES[2]])
+    )
+    assert (
+        hue(low) == pytest.approx(hue("#FF0000"), abs=40) and "red = opposite" in (texts[TITLES[2]])
+    )
+    assert "bright diagonal" not in texts[TITLES[2]]
+    heatmaps = [t for t in figure.data if t.type == "heatmap"]
+    titles = [a.text for a in figure.layout.annotations[: len(heatmaps)]]
+    for heatmap, title in zip(heatmaps, titles, strict=True):
+        count = own_words_first(np.asarray(heatmap.z))
+        assert f"{count} of {len(heatmap.z)} clips in “{title}”" in texts[TITLES[2]]
+
+    # 4: the attention is darker blue where it is larger
+    attention = next(t for t in figures[TITLES[3]].data if t.name == "attention")
+    low, high = scale_ends(attention.colorscale)
+    assert (
+        lightness(high) < lightness(low)
+        and "The darker the blue, the more attention" in (texts[TITLES[3]])
+    )
+
+    # 5: the colours the text names are the bars' colours
+    bars = {t.name: t.marker.color for t in figures[TITLES[4]].data}
+    named = {"black": "#000000", "green": MODALITY_COLORS["speech"], "pink": "#CC79A7"}
+    for source, colour in (("fused", "black"), ("speech", "green"), ("text", "pink")):
+        trace = next(name for name in bars if name.startswith(source))
+        assert f"({colour})" in texts[TITLES[4]] and bars[trace] == named[colour]

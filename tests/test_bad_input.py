@@ -168,10 +168,29 @@ def test_legitimate_audio_is_analysed(client, tmp_path, name):
     assert_analysed(analyze(client, ACCEPTED[name](tmp_path)))
 
 
-def test_silence_is_analysed_with_a_note(client, tmp_path):
-    result = analyze(client, write(tmp_path, "silence.wav", np.zeros(2 * RATE, np.int16)))
+def _top(probs: dict) -> str:
+    return max(probs, key=probs.get)
+
+
+@pytest.mark.parametrize("text", [TEXT, ""], ids=["with-words", "no-words"])
+def test_silence_is_analysed_with_a_note_that_says_what_decided(client, tmp_path, text):
+    result = analyze(client, write(tmp_path, "silence.wav", np.zeros(2 * RATE, np.int16)), text)
     assert_analysed(result)
-    assert any("silent" in note for note in result["notes"]), result["notes"]
+    silent = [note for note in result["notes"] if "silent" in note]
+    assert len(silent) == 1, result["notes"]
+    note = silent[0]
+    assert "unreliable" in note and "rests on the transcript" not in note
+    # the note's reading of each side is the served probabilities' own
+    label, voice, words = (_top(result[k]) for k in ("probs", "speech_probs", "text_probs"))
+    assert f"answers {label}" in note and f"reads the silence as {voice}" in note
+    follows = [side for side, top in (("voice", voice), ("words", words)) if top == label]
+    expected = {0: "neither side alone", 2: "both sides"}.get(len(follows))
+    assert f"follows {expected or 'the ' + follows[0]}" in note
+    if text:
+        assert f"the words side reads {words}" in note
+    else:  # no "trust the speech side": there is no speech
+        assert "there is no transcript" in note
+        assert not any("trust the speech side" in n for n in result["notes"])
 
 
 def test_ten_minutes_are_cut_to_30_s_in_bounded_memory(client, server, tmp_path):
@@ -184,7 +203,9 @@ def test_ten_minutes_are_cut_to_30_s_in_bounded_memory(client, server, tmp_path)
     after = peak_rss(server.pid)
     assert_analysed(result)
     assert result["duration"] == pytest.approx(30.0, abs=0.01)
-    assert any("600.0 s" in note and "30.0 s" in note for note in result["notes"]), result["notes"]
+    # said once, though the clip is decoded by the app and checked again by the analyzer
+    cut = [note for note in result["notes"] if "600.0 s" in note and "30.0 s" in note]
+    assert len(cut) == 1, result["notes"]
     if before is not None and after is not None:
         assert after - before < LONG_CLIP_RSS_LIMIT, f"peak RSS grew {(after - before) >> 20} MB"
 

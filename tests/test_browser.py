@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -150,3 +151,62 @@ def test_bad_input_shows_a_message_and_the_page_keeps_working(page, app_assets, 
     for plot_id in ANALYSIS_PLOTS:
         _assert_drawn(page, plot_id)
     assert "Prediction:" in page.locator("#message").inner_text()
+
+
+def _settle(page) -> None:
+    page.wait_for_function("!document.querySelector('.pending, .generating')")
+    page.wait_for_timeout(300)  # plotly's relayout after the last data arrived
+
+
+def test_without_whisper_the_voice_is_analysed_and_the_reason_stands_beside_it(
+    page, app_assets, app_url
+):
+    """The session's server cannot load its Whisper (offline, not cached)."""
+    audio, _ = _examples(app_assets)[0]
+    _analyze(page, audio, "")  # an empty transcript: Whisper is asked first, and fails
+    drawn = [plot for plot in ANALYSIS_PLOTS if plot != "token-plot"]  # no words: a note there
+    page.wait_for_function(ALL_DRAWN, arg=drawn, timeout=RENDER_TIMEOUT_MS)
+    _settle(page)
+    message = page.locator("#message").inner_text()
+    assert "Whisper is not available here" in message and "Prediction:" in message
+    assert "&lt;" not in message and "&#x27;" not in message
+    assert page.get_by_text("Error", exact=True).count() == 0  # no panel badge, no toast
+    assert "No words to align" in page.locator("#token-plot").inner_text()
+    header = page.locator("#whisper-status").inner_text()
+    assert "could not be loaded here" in header and "will be downloaded" not in header
+    port = app_url.rstrip("/").rsplit(":", 1)[1]
+    assert "Whisper tiny could not transcribe" in (app_assets / f"app-{port}.log").read_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "analyze-without-whisper.png"), full_page=True)
+
+
+@pytest.mark.parametrize("width", [1366, 820])
+def test_nothing_overlaps_or_is_cut_off(page, app_assets, width):
+    """Every figure's titles, legend, colour bars and captions, on every tab and step."""
+    from demo.screenshots import problems
+    from demo.texts import STEPS
+
+    page.set_viewport_size({"width": width, "height": 900})
+    ARTIFACTS.mkdir(exist_ok=True)
+    audio, text = _examples(app_assets)[0]
+    _analyze(page, audio, text)
+    page.wait_for_function(ALL_DRAWN, arg=list(ANALYSIS_PLOTS), timeout=RENDER_TIMEOUT_MS)
+    _settle(page)
+    page.screenshot(path=str(ARTIFACTS / f"layout-{width}-analyze.png"), full_page=True)
+    found = problems(page, ANALYSIS_PLOTS)
+    page.get_by_role("tab", name="Walkthrough").click()
+    for index, (title, _) in enumerate(STEPS):
+        page.get_by_role("radio", name=title).check()
+        page.locator("#walkthrough-text").filter(has_text=title).wait_for()
+        page.wait_for_function(ALL_DRAWN, arg=["walkthrough-plot"], timeout=RENDER_TIMEOUT_MS)
+        _settle(page)
+        page.screenshot(path=str(ARTIFACTS / f"layout-{width}-step-{index + 1}.png"))
+        found += [f"step {index + 1}: {p}" for p in problems(page, ["walkthrough-plot"])]
+    page.get_by_role("tab", name="Compare").click()
+    page.get_by_role("button", name="Compare the Analyze tab's input").click()
+    page.wait_for_function(ALL_DRAWN, arg=["compare-plot"], timeout=RENDER_TIMEOUT_MS)
+    _settle(page)
+    found += problems(page, ["compare-plot"])
+    said = page.locator("#compare-input").inner_text()
+    assert Path(audio).name in said and text in said and "True label:" in said
+    assert not found, "\n".join(found)

@@ -100,7 +100,7 @@ def test_token_heatmap_mean_and_single_head_text_to_speech():
 
     fig = plots.token_heatmap(WORDS, frame_times, attention, head=2)
     assert np.allclose(_trace(fig, "attention").z, attention[2])
-    assert "head 2" in fig.layout.title.text
+    assert "head 3 of 4" in fig.layout.title.text  # counted from 1, as the app's menu counts
 
 
 def test_token_heatmap_speech_to_text_is_transposed():
@@ -128,6 +128,24 @@ def test_token_heatmap_with_spectrogram_and_word_spans():
     bands = [s for s in fig.layout.shapes if s.xref == "x" and s.yref != "y2"]
     assert len(outlines) == len(bands) == 4  # one per word with a known span
     assert (outlines[1].x0, outlines[1].x1, outlines[1].y0, outlines[1].y1) == (0.2, 0.4, 1.5, 2.5)
+
+
+def test_spectrogram_and_attention_share_one_time_span():
+    """The strip above the heatmap and the heatmap start and end at the same instants."""
+    seconds = 1.89
+    spectrogram = plots.spectrogram(_sine(300.0, seconds))
+    frame_times = 0.01 + 0.04 * np.arange(49)  # the encoder's last cell reaches 1.97 s
+    fig = plots.token_heatmap(
+        WORDS, frame_times, _attention(2, len(WORDS), 49), spectrogram=spectrogram,
+        duration=seconds,
+    )  # fmt: skip
+    assert fig.layout.xaxis.matches == "x2" and list(fig.layout.xaxis2.range) == [0.0, seconds]
+    for trace in fig.data:  # each image covers the whole span: cells reach past both ends
+        x = np.asarray(trace.x)
+        half = (x[1] - x[0]) / 2
+        assert x[0] - half <= 0.0 and x[-1] + half >= seconds, trace.name
+    views = plots.two_views(*spectrogram, WORDS, duration=seconds)
+    assert list(views.layout.xaxis.range) == [0.0, seconds]
 
 
 def test_token_heatmap_errors_say_what_to_pass():
@@ -250,8 +268,23 @@ def test_distribution_identical_means_use_first_axis_and_caption_in_words():
     assert np.all(np.isfinite(_trace(fig, "speech density").y))
     caption = fig.layout.annotations[-1].text
     assert "W2 distance 1.5" in caption
-    assert "38th percentile among matched pairs in the bank" in caption
-    assert "61st percentile" in caption and "overlap 60%" in caption
+    ranks = caption.split("<br>")[-1]
+    assert ranks == "percentile among matched pairs in the bank: W2 distance 38th · similarity 61st"
+    assert "overlap 60%" in caption
+
+
+def test_distribution_says_which_overlap_is_which():
+    """The caption's overlap and the legend's shaded area are two measures, both named."""
+    given = _gaussians()
+    fig = plots.distribution_view(**given, w2=3.0, similarity=1.0, overlap=0.45)
+    shared = next(trace for trace in fig.data if trace.name.startswith("shared area"))
+    area = fig.layout.meta["shared_area"]
+    assert f"{area:.0%}" in shared.name and fig.layout.meta["overlap"] == 0.45
+    caption = fig.layout.annotations[-1].text
+    overlap_line = next(line for line in caption.split("<br>") if line.startswith("overlap 45%"))
+    assert "averaged over all 6 dimensions" in overlap_line
+    shaded_line = next(line for line in caption.split("<br>") if line.startswith("shaded"))
+    assert f"{area:.0%} shared on the one line where the means differ most" in shaded_line
 
 
 def test_distribution_view_validates_shapes():

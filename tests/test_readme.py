@@ -1,5 +1,6 @@
 """The README's Python snippet runs as written."""
 
+import json
 import re
 import subprocess
 import sys
@@ -20,6 +21,30 @@ def test_readme_python_snippet_runs():
     lines = result.stdout.splitlines()
     assert lines[0].split()[0] in ("neutral", "happy", "angry", "sad")
     assert "W2 =" in lines[2] and "percentile" in lines[2]
+
+
+def _examples() -> dict[str, str]:
+    rows = (ROOT / "assets" / "examples" / "examples.jsonl").read_text().splitlines()
+    return {json.loads(r)["audio"]: json.loads(r)["text"] for r in rows if r.strip()}
+
+
+def test_readme_snippets_pair_each_clip_with_the_sentence_it_says():
+    readme = (ROOT / "README.md").read_text()
+    examples = _examples()
+    for heading in ("## Use it from Python", "From Python, against a running app"):
+        snippet = re.search(re.escape(heading) + r".*?```python\n(.*?)```", readme, re.S).group(1)
+        clip = re.search(r'"assets/examples/([^"]+)"', snippet).group(1)
+        sentence = re.search(r'"([A-Z][^"]+[a-z.])"', snippet.split(clip, 1)[1]).group(1)
+        assert examples[clip].rstrip(".") == sentence.rstrip("."), (heading, clip, sentence)
+
+
+def test_readme_says_where_its_port_and_its_virtual_environment_come_from():
+    readme = (ROOT / "README.md").read_text()
+    client = readme.split("From Python, against a running app", 1)[1].split("```", 1)[0]
+    assert "7860" in client and "--port" in client and "GRADIO_SERVER_PORT" in client
+    before_install = readme.split('pip install -e ".[app]"', 1)[0]
+    assert "python3 -m venv .venv && . .venv/bin/activate" in before_install
+    assert "activated virtual environment" in before_install.rsplit("```", 1)[0]
 
 
 def _ablation(path: Path) -> dict:

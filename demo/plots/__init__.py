@@ -14,6 +14,7 @@ Figures:
     instance_map        the utterance on the bank's 2-D map with its nearest neighbours (instance)
     distribution_view   speech and text Gaussians: ellipses and 1-D densities (distribution)
     similarity_matrix   speech × text cosine similarities of a batch; several: similarity_matrices
+    placeholder         an empty figure that says why nothing is drawn
     to_html / to_png    offline HTML with plotly.js inline; PNG only when kaleido is installed
 
 Modules, one concept each: `common` (colours, template), `prediction`, `attention`, `instance`,
@@ -41,6 +42,7 @@ from demo.plots.common import (
     POINT_SYMBOLS,
     SPAN_COLOR,
     TEMPLATE,
+    placeholder,
 )
 from demo.plots.distribution import ELLIPSE_MASS, distribution_view
 from demo.plots.export import to_html, to_png
@@ -65,6 +67,7 @@ __all__ = [
     "WINDOW_SECONDS",
     "distribution_view",
     "instance_map",
+    "placeholder",
     "prediction_bars",
     "similarity_matrices",
     "similarity_matrix",

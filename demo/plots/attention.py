@@ -24,6 +24,8 @@ from mgcma.constants import SAMPLE_RATE
 WINDOW_SECONDS = 0.025  # 25 ms analysis window → n_fft = 400 at 16 kHz
 HOP_SECONDS = 0.010  # 10 ms hop → 100 spectrogram frames per second
 TOP_DB = 80.0  # dynamic range kept in the log-mel image
+# a word's label on the spectrogram, alternately above and below: short neighbours overlapped
+_LABEL_PLACES = ("top left", "bottom left")
 
 DIRECTIONS = {
     "text→speech": "text→speech",
@@ -154,7 +156,8 @@ def _check_word_times(word_times, num_words: int) -> list[tuple[float, float] | 
 
 
 def _attention_title(direction: str, head: int | None, heads: int) -> str:
-    which = f"mean of {heads} heads" if head is None else f"head {head} (heads 0–{heads - 1})"
+    # counted from 1, as the app's head menu counts them
+    which = f"mean of {heads} heads" if head is None else f"head {head + 1} of {heads}"
     if direction == "text→speech":
         name, meaning = "Text → speech", "each word's attention over the speech frames"
     else:
@@ -163,6 +166,25 @@ def _attention_title(direction: str, head: int | None, heads: int) -> str:
             "how much of each speech frame's attention goes to each word",
         )
     return f"{name} attention, {which}<br><sup>rows: {meaning}</sup>"
+
+
+def _spectrogram_note(title: str) -> str:
+    return title.replace("</sup>", "; above: the spectrogram, darker = louder</sup>")
+
+
+def time_span(frame_times, spectrogram_times=None, duration: float | None = None) -> float:
+    """The end of the shared time axis, which starts at 0: the clip's duration when known,
+    else where the last frame's cell ends. Heatmap cells reach half a frame past their centre,
+    so without one range the spectrogram and the attention ended at different instants."""
+    if duration is not None:
+        return float(duration)
+    ends = []
+    for centres in (frame_times, spectrogram_times):
+        if centres is not None and len(centres):
+            centres = np.asarray(centres, dtype=np.float64)
+            step = centres[-1] - centres[-2] if len(centres) > 1 else 0.0
+            ends.append(centres[-1] + step / 2)
+    return float(max(ends, default=0.0))
 
 
 def _attention_trace(words, frame_times, z: np.ndarray, direction: str, rows: int) -> go.Heatmap:
@@ -186,7 +208,7 @@ def _attention_trace(words, frame_times, z: np.ndarray, direction: str, rows: in
         colorscale="Blues",
         zmin=0.0,
         colorbar={
-            "title": {"text": "attention"},
+            "title": {"text": "attention<br>(darker =<br>more)"},
             "tickformat": ".0%",
             "len": 0.62 if rows == 2 else 1.0,
             "y": 0.0,
@@ -196,14 +218,17 @@ def _attention_trace(words, frame_times, z: np.ndarray, direction: str, rows: in
     )
 
 
-def _spectrogram_trace(db: np.ndarray, times: np.ndarray) -> go.Heatmap:
+def _spectrogram_trace(db: np.ndarray, times: np.ndarray, top: bool) -> go.Heatmap:
+    """Grey-scale log-mel image: darker is louder (Greys runs from white to black)."""
     return go.Heatmap(
         name="spectrogram",
         z=db,  # (n_mels, T)
         x=times,
         y=np.arange(db.shape[0]),
         colorscale="Greys",
-        showscale=False,
+        # above the attention the strip is too short for a bar: the title says it instead
+        showscale=not top,
+        colorbar={"title": {"text": "dB<br>(darker =<br>louder)"}},
         hovertemplate="%{x:.2f} s, mel band %{y}: %{z:.0f} dB<br>"
         "darker = more energy in this pitch band at this moment<extra></extra>",
     )
@@ -236,14 +261,18 @@ def _add_word_spans(fig: go.Figure, words, spans, attention_row: int) -> None:
                 line_width=0,
                 layer="above",
                 annotation_text=html.escape(str(words[index])),
-                annotation_position="top left",
+                annotation_position=_LABEL_PLACES[index % 2],  # neighbours never collide
                 annotation_font_size=10,
+                annotation_bgcolor="rgba(255,255,255,0.75)",
                 row=1,
                 col=1,
             )
 
 
-def _layout_attention(fig: go.Figure, words, rows: int, title: str) -> None:
+def _layout_attention(fig: go.Figure, words, rows: int, title: str, end: float) -> None:
+    # the bottom row's axis is the one the others match: one range for all, the clip's span
+    # (a range on a matching axis too made plotly.js fail to scale them)
+    fig.update_xaxes(range=[0.0, end], row=rows, col=1)
     fig.update_yaxes(
         title="word",
         tickmode="array",
@@ -272,6 +301,7 @@ def token_heatmap(
     head: int | None = None,
     spectrogram: tuple[np.ndarray, np.ndarray] | None = None,
     word_times: Sequence[tuple[float, float] | None] | None = None,
+    duration: float | None = None,
 ) -> go.Figure:
     """Word × time cross-attention, optionally under the utterance's spectrogram.
 
@@ -286,6 +316,8 @@ def token_heatmap(
     spectrogram : (db (n_mels, T), times (T,)) from `spectrogram`, drawn above with a shared x axis
     word_times : per word (start, end) seconds or None; known spans are outlined on their row and
         shaded on the spectrogram
+    duration : the clip's length in seconds (Analysis.duration): the shared time axis of both
+        panels spans [0, duration]; without it, it ends where the last frame's cell ends
 
     Returns
     -------
@@ -295,6 +327,7 @@ def token_heatmap(
     spec = _check_spectrogram(spectrogram)
     spans = _check_word_times(word_times, len(words))
     rows = 1 if spec is None else 2
+    end = time_span(frame_times, None if spec is None else spec[1], duration)
     fig = make_subplots(
         rows=rows,
         cols=1,
@@ -303,12 +336,13 @@ def token_heatmap(
         row_heights=[0.35, 0.65] if rows == 2 else None,
     )
     if spec is not None:
-        fig.add_trace(_spectrogram_trace(*spec), row=1, col=1)
+        fig.add_trace(_spectrogram_trace(*spec, top=True), row=1, col=1)
         fig.update_yaxes(title="mel band", row=1, col=1)
     fig.add_trace(_attention_trace(words, frame_times, z, direction, rows), row=rows, col=1)
     if spans is not None:
         _add_word_spans(fig, words, spans, attention_row=rows)
-    _layout_attention(fig, words, rows, _attention_title(direction, head, heads))
+    title = _attention_title(direction, head, heads)
+    _layout_attention(fig, words, rows, title if spec is None else _spectrogram_note(title), end)
     return fig
 
 
@@ -320,6 +354,7 @@ def two_views(
     times: np.ndarray,
     words: Sequence[str],
     word_times: Sequence[tuple[float, float] | None] | None = None,
+    duration: float | None = None,
 ) -> go.Figure:
     """The sound (log-mel spectrogram) with the words laid on it where their timing is known.
 
@@ -328,11 +363,13 @@ def two_views(
     db, times : from `spectrogram(samples)`: (n_mels, T) and (T,)
     words : the transcript's words
     word_times : (start, end) in seconds per word, or None where unknown
+    duration : the clip's length in seconds: the time axis spans [0, duration]
     """
     db, times = _check_spectrogram((db, times))
-    fig = go.Figure(_spectrogram_trace(db, times))
+    end = time_span(None, times, duration)
+    fig = go.Figure(_spectrogram_trace(db, times, top=False))
     spans = _check_word_times(word_times, len(words)) or [None] * len(words)
-    for word, span in zip(words, spans, strict=True):
+    for index, (word, span) in enumerate(zip(words, spans, strict=True)):
         if span is not None:
             fig.add_vrect(
                 x0=span[0],
@@ -343,15 +380,17 @@ def two_views(
                 line_color=SPAN_COLOR,
                 layer="above",
                 annotation_text=html.escape(str(word)),
-                annotation_position="top left",
+                annotation_position=_LABEL_PLACES[index % 2],  # neighbours never collide
                 annotation_font_size=11,
+                annotation_bgcolor="rgba(255,255,255,0.75)",
             )
-    shown = " ".join(html.escape(str(w)) for w in words)
+    where = "each word's box: when it was spoken" if any(spans) else "word timings unknown"
     fig.update_layout(
         template=TEMPLATE,
-        title=f"Two views of one utterance<br><sup>sound: the spectrogram · words: “{shown}”</sup>",
+        title=f"Two views of one utterance<br><sup>the sound as a spectrogram (darker = louder); "
+        f"{where}</sup>",
         height=380,
-        xaxis={"title": "time (s)"},
+        xaxis={"title": "time (s)", "range": [0.0, end]},
         yaxis={"title": "mel band (low → high pitch)"},
         margin={"l": 70, "r": 20, "t": 90, "b": 50},
     )

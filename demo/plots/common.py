@@ -1,18 +1,23 @@
 """Colours, the plot template and small helpers shared by the figures in `demo.plots`.
 
-Colours are Okabe–Ito so that emotions and modalities stay distinguishable with the common
-colour-vision deficiencies; a label outside `EMOTION_COLORS` falls back to `OTHER_COLOR`.
+Colours come from the Okabe–Ito and Paul Tol palettes, chosen so that emotions and modalities
+stay distinguishable with the common colour-vision deficiencies (tests/test_plots.py measures
+it). Every figure that colours by emotion uses `EMOTION_COLORS`, so an emotion wears one colour
+everywhere; a label outside them falls back to `OTHER_COLOR`.
 """
 
 from __future__ import annotations
 
+import plotly.graph_objects as go
+
 from mgcma.constants import EMOTIONS
 
-# Okabe–Ito colours: distinguishable with the common colour-vision deficiencies.
+# Happy and angry were both orange (Okabe–Ito orange and vermillion): angry is Tol's wine, far
+# from orange in hue and lightness, and from the blue of sad, with each colour deficiency too.
 EMOTION_COLORS: dict[str, str] = {
     "neutral": "#999999",  # grey
     "happy": "#E69F00",  # orange
-    "angry": "#D55E00",  # vermillion
+    "angry": "#882255",  # wine
     "sad": "#0072B2",  # blue
 }
 MODALITY_COLORS: dict[str, str] = {
@@ -36,3 +41,19 @@ def _emotion_order(labels) -> list[str]:
     """Known emotions in their canonical order, then any others sorted."""
     present = set(labels)
     return [e for e in EMOTIONS if e in present] + sorted(present - set(EMOTIONS))
+
+
+def placeholder(message: str, height: int = 220) -> go.Figure:
+    """An empty figure that says, in its middle, why there is nothing to draw."""
+    fig = go.Figure()
+    fig.add_annotation(
+        text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font={"size": 14}
+    )
+    fig.update_layout(
+        template=TEMPLATE,
+        height=height,
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        margin={"l": 20, "r": 20, "t": 20, "b": 20},
+    )
+    return fig

@@ -19,6 +19,8 @@ from demo.plots.common import MODALITY_COLORS, POINT_SYMBOLS, TEMPLATE, _color
 
 # Share of a 2-D Gaussian's mass inside its 1σ and 2σ ellipses: 1 − exp(−k²/2).
 ELLIPSE_MASS = {1: 39, 2: 86}
+CAPTION_SHIFT = 30  # px from the panels' top to the caption's last line: room for panel titles
+CAPTION_LINE = 15  # px per caption line (11-px font)
 
 
 def _ordinal(value: float) -> str:
@@ -131,7 +133,7 @@ def _bank_means_trace(bank_points, bank_labels) -> go.Scatter:
         x=points[:, 0],
         y=points[:, 1],
         mode="markers",
-        name="bank means",
+        name="bank means (colour: their emotion)",
         marker={"size": 5, "opacity": 0.25, "color": [_color(label) for label in labels]},
         text=labels,
         hovertemplate="a bank utterance's mean (%{text})<extra></extra>",
@@ -170,7 +172,8 @@ def _line_densities(gaussians: dict, axes: np.ndarray, points: int = 400):
     return x, {kind: _normal_pdf(x, mean, std) for kind, (mean, std) in params.items()}
 
 
-def _density_traces(gaussians: dict, axes: np.ndarray) -> list[go.Scatter]:
+def _density_traces(gaussians: dict, axes: np.ndarray) -> tuple[list[go.Scatter], float]:
+    """The two 1-D densities and their shared area; returns (traces, shared area in [0, 1])."""
     x, densities = _line_densities(gaussians, axes)
     traces = []
     for kind, density in densities.items():
@@ -205,65 +208,73 @@ def _density_traces(gaussians: dict, axes: np.ndarray) -> list[go.Scatter]:
             "shared along this line<extra></extra>",
         )
     )
-    return traces
+    return traces, area
 
 
-def _percentile_phrase(percentiles: Mapping | None, key: str) -> str:
-    percentile = (percentiles or {}).get(key)
-    if percentile is None:
-        return ""
-    return f"; {_ordinal(percentile)} percentile among matched pairs in the bank"
+def _percentile_line(percentiles: Mapping | None) -> str | None:
+    """Where this pair ranks among the bank's matched pairs, one line for the three numbers."""
+    names = {"w2_distance": "W2 distance", "similarity": "similarity", "overlap": "overlap"}
+    ranks = [
+        f"{name} {_ordinal(percentiles[key])}"
+        for key, name in names.items()
+        if (percentiles or {}).get(key) is not None
+    ]
+    return "percentile among matched pairs in the bank: " + " · ".join(ranks) if ranks else None
 
 
-def _distribution_caption(w2, similarity, overlap, percentiles) -> str:
+def _distribution_caption(w2, similarity, overlap, percentiles, area: float, g: int) -> str:
+    """The numbers in words, one short line each (a line must fit a 600-px figure)."""
     lines = []
     if w2 is not None:
-        lines.append(
-            f"W2 distance {w2:.3g}: how far apart the two Gaussians are (0 = identical)"
-            + _percentile_phrase(percentiles, "w2_distance")
-        )
+        lines.append(f"W2 distance {w2:.3g}: how far apart the Gaussians are (0 = identical)")
     if similarity is not None:
+        lines.append(f"similarity {similarity:.3g}: the score the loss raises for matched pairs")
+    if overlap is not None:  # two different overlaps on screen: which is which, and why
         lines.append(
-            f"similarity {similarity:.3g}: the score the distribution loss raises for "
-            "matching pairs (higher = closer)" + _percentile_phrase(percentiles, "similarity")
+            f"overlap {overlap:.0%}: what the Gaussians share, averaged over all {g} dimensions "
+            "(100% = identical)"
         )
-    if overlap is not None:
-        lines.append(
-            f"overlap {overlap:.0%}: how much the two Gaussians share, per dimension "
-            "(100% = identical)" + _percentile_phrase(percentiles, "overlap")
-        )
-    return "<br>".join(lines)
+    lines.append(
+        f"shaded, right: {area:.0%} shared on the one line where the means differ most (no average)"
+    )
+    ranks = _percentile_line(percentiles)
+    return "<br>".join(lines + ([ranks] if ranks else []))
 
 
 def _layout_distribution(fig: go.Figure, caption: str) -> None:
     lines = caption.count("<br>") + 1 if caption else 0
     fig.update_xaxes(title="principal axis 1", row=1, col=1)
     fig.update_yaxes(title="principal axis 2", scaleanchor="x", scaleratio=1, row=1, col=1)
-    fig.update_xaxes(
-        title="position along the line from the text mean to the speech mean", row=1, col=2
-    )
-    fig.update_yaxes(title="probability density", rangemode="tozero", row=1, col=2)
-    if caption:
+    fig.update_xaxes(title="text mean → speech mean", row=1, col=2)
+    fig.update_yaxes(title="density", rangemode="tozero", row=1, col=2)
+    if caption:  # above the panels' titles, below the figure's: never cut by the plot area
         fig.add_annotation(
             text=caption,
             xref="paper",
             yref="paper",
             x=0.0,
-            y=0.0,
-            yshift=-70,  # pixels: below the x-axis titles
+            y=1.0,
+            yshift=CAPTION_SHIFT,
             xanchor="left",
-            yanchor="top",
+            yanchor="bottom",
             align="left",
             showarrow=False,
-            font={"size": 12},
+            font={"size": 11},
         )
     fig.update_layout(
         template=TEMPLATE,
-        title="Distribution level: do speech and text describe the utterance alike?"
-        "<br><sup>each modality is a Gaussian; matched speech and text should overlap</sup>",
-        height=450 + 20 * lines,
-        margin={"l": 60, "r": 30, "t": 90, "b": 60 + (30 + 20 * lines if lines else 0)},
-        legend={"x": 1.02, "y": 1.0, "yanchor": "top", "tracegroupgap": 6},
+        title={  # above the caption, whatever its number of lines
+            "text": "Distribution level: do speech and text describe the utterance alike?"
+            "<br><sup>each modality is a Gaussian; matched speech and text should overlap</sup>",
+            "yref": "paper",
+            "y": 1.0,
+            "yanchor": "bottom",
+            "pad": {"b": CAPTION_SHIFT + CAPTION_LINE * lines + 24},
+        },
+        height=480 + CAPTION_LINE * lines,
+        margin={"l": 60, "r": 20, "t": 120 + CAPTION_LINE * lines, "b": 60},
+        # below the panels, so that both panels keep the figure's whole width
+        legend={"orientation": "h", "x": 0.0, "y": -0.2, "yanchor": "top"},
     )
 
 
@@ -298,6 +309,7 @@ def distribution_view(
     Figure. Left: 1σ and 2σ ellipses of each Gaussian projected on the axes (mean
     axes @ (μ − center), covariance axes diag(σ²) axesᵀ), means marked. Right: both Gaussians
     along the line joining their means, as filled 1-D densities with the shared area shaded.
+    `layout.meta` holds {"overlap": overlap, "shared_area": the shaded share}.
     """
     gaussians, axes, center = _check_gaussians(
         speech_mu, speech_sigma, text_mu, text_sigma, axes, center
@@ -305,16 +317,16 @@ def distribution_view(
     fig = make_subplots(
         rows=1,
         cols=2,
-        horizontal_spacing=0.12,
-        subplot_titles=(
-            "both Gaussians on the bank's two main axes",
-            "both Gaussians along the line joining their means",
-        ),
+        horizontal_spacing=0.14,
+        subplot_titles=("on the bank's two main axes", "along the line joining the means"),
     )
     if bank_points is not None:
         fig.add_trace(_bank_means_trace(bank_points, bank_labels), row=1, col=1)
     for kind, (mu, sigma) in gaussians.items():
         fig.add_traces(_ellipse_traces(kind, mu, sigma, axes, center), rows=1, cols=1)
-    fig.add_traces(_density_traces(gaussians, axes), rows=1, cols=2)
-    _layout_distribution(fig, _distribution_caption(w2, similarity, overlap, percentiles))
+    densities, area = _density_traces(gaussians, axes)
+    fig.add_traces(densities, rows=1, cols=2)
+    g = len(gaussians["speech"][0])
+    _layout_distribution(fig, _distribution_caption(w2, similarity, overlap, percentiles, area, g))
+    fig.update_layout(meta={"overlap": overlap, "shared_area": area})  # for texts that quote them
     return fig

@@ -65,7 +65,7 @@ def _bank_traces(xy: np.ndarray, labels: list[str], texts) -> list[go.Scatter]:
                 mode="markers",
                 name=f"bank: {emotion}",
                 legendgroup="bank",
-                marker={"color": _color(emotion), "size": 6, "opacity": 0.35},
+                marker={"color": _color(emotion), "size": 6, "opacity": 0.5},
                 text=hover,
                 hovertemplate=f"%{{text}}<br>a bank utterance labelled <b>{emotion}</b>"
                 "<extra></extra>",
@@ -125,7 +125,7 @@ def _neighbour_traces(neighbours: Sequence[dict], anchor) -> list[go.Scatter]:
             x=xs,
             y=ys,
             mode="markers",
-            name="nearest neighbours",
+            name="nearest neighbours (ring: their emotion)",
             text=hover,
             marker={
                 "symbol": "circle-open",

@@ -83,18 +83,17 @@ def prediction_bars(
     top = max(fused, key=fused.get)
     title = f"Predicted emotion: {top} ({100 * fused[top]:.0f}%)"
     if len(fig.data) > 1:
-        title += (
-            "<br><sup>the full model beside what the voice alone and the words alone suggest</sup>"
-        )
+        title += "<br><sup>the full model beside the voice alone and the words alone</sup>"
     fig.update_layout(
         template=TEMPLATE,
         title=title,
         barmode="group",
-        height=350 if len(fig.data) == 1 else 420,
+        height=350 if len(fig.data) == 1 else 440,
         xaxis={"title": "probability (%)", "range": [0, 100], "ticksuffix": "%"},
         yaxis={"title": "emotion", "autorange": "reversed"},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 1.0, "xanchor": "right"},
-        margin={"l": 80, "r": 40, "t": 90, "b": 50},
+        # under the axis title: above the plot it sat on the title in a narrow window
+        legend={"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0.0},
+        margin={"l": 80, "r": 40, "t": 70, "b": 50},
     )
     return fig
 

@@ -68,7 +68,17 @@ def _add_similarity_panel(fig, matrix, labels: list[str], col: int, row_name, co
         )
     axis = {"tickmode": "array", "tickvals": list(range(len(labels))), "ticktext": ticks}
     fig.update_xaxes(title=col_name, **axis, row=1, col=col)
-    fig.update_yaxes(title=row_name, autorange="reversed", **axis, row=1, col=col)
+    # rows are the same utterances in every panel: named once, on the left, so that a panel's
+    # row names never run into the panel before it
+    first = col == 1
+    fig.update_yaxes(
+        title=row_name if first else None,
+        showticklabels=first,
+        autorange="reversed",
+        **axis,
+        row=1,
+        col=col,
+    )
 
 
 def similarity_matrices(
@@ -103,7 +113,7 @@ def similarity_matrices(
         rows=1,
         cols=len(checked),
         subplot_titles=[html.escape(t) for t in titles],
-        horizontal_spacing=0.16,  # room for the next panel's tick labels
+        horizontal_spacing=0.06,
     )
     for col, matrix in enumerate(checked, start=1):
         _add_similarity_panel(fig, matrix, labels, col, row_name, col_name)
