@@ -59,7 +59,10 @@ def main(args: argparse.Namespace, overrides: list[str]) -> int:
     result = fit(experiment, out, resume=args.resume, progress=not args.quiet)
     if result is not None:
         test = result.get("test")
-        print(f"best epoch {result['best_epoch']}: validation {result['best_metric']:.4f}")
+        if result["best_epoch"] >= 1:
+            print(f"best epoch {result['best_epoch']}: validation {result['best_metric']:.4f}")
+        else:
+            print("stopped by optim.max_steps before any validation: best/ is the last weights")
         if test:
             print(
                 f"test group {result['test_group']}: WA {test['wa']:.4f}  UA {test['ua']:.4f}  "
