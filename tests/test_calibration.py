@@ -93,3 +93,22 @@ def test_model_probabilities_without_auxiliary_heads_has_the_fused_head_only(tin
     )
     output.speech_logits = output.text_logits = None
     assert set(tiny_model.probabilities(output)) == {"fused"}
+
+
+def test_pooled_bins_are_the_bins_of_all_predictions_together():
+    from train.calibrate import pool_bins, pooled_ece
+
+    probs = softmax(np.random.default_rng(2).normal(0, 2, size=(300, 4)), axis=1)
+    labels = np.random.default_rng(3).integers(0, 4, size=300)
+    halves = [
+        reliability_bins(probs[:120], labels[:120]),
+        reliability_bins(probs[120:], labels[120:]),
+    ]
+    pooled = pool_bins(halves)
+    whole = reliability_bins(probs, labels)
+    for merged, direct in zip(pooled, whole, strict=True):
+        assert merged["count"] == direct["count"]
+        if direct["count"]:
+            assert merged["accuracy"] == pytest.approx(direct["accuracy"], abs=1e-3)
+            assert merged["confidence"] == pytest.approx(direct["confidence"], abs=1e-3)
+    assert pooled_ece(pooled) == pytest.approx(expected_calibration_error(probs, labels), abs=1e-3)

@@ -171,6 +171,18 @@ def test_cv_writes_reports_with_one_fold_per_group(tiny_corpus, tmp_path):
     assert "| g2 |" in markdown and "mean ± std" in markdown
     assert json.loads((tmp_path / "cv" / "report.json").read_text())["variant"] == "full"
     assert "plotly" in (tmp_path / "cv" / "report.html").read_text()[:100_000].lower()
+    # calibration: each fold's ECE before and after, and the pooled reliability diagram
+    assert markdown.count("| g") >= 6 and "validation ECE before" in markdown
+    assert "Reliability of the fused head" in markdown
+    assert (tmp_path / "cv" / "reliability.html").stat().st_size > 10_000
+    validation = sum(
+        json.loads((tmp_path / "cv" / f"fold-{g}" / "splits.json").read_text())["validation"][
+            "count"
+        ]
+        for g in ("g1", "g2", "g3")
+    )
+    pooled = [f["reliability"]["after"] for f in report["folds"]]
+    assert sum(row["count"] for rows in pooled for row in rows) == validation
     for group in ("g1", "g2", "g3"):
         splits = json.loads((tmp_path / "cv" / f"fold-{group}" / "splits.json").read_text())
         assert splits["test"]["groups"] == [group]

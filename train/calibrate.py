@@ -105,6 +105,29 @@ def calibrate(logits: dict[str, np.ndarray], labels: np.ndarray) -> dict:
     return report
 
 
+def pool_bins(per_fold: list[list[dict]]) -> list[dict]:
+    """Reliability bins of several folds (same edges) merged: counts summed, confidence and
+    accuracy averaged with the counts as weights."""
+    pooled = []
+    for rows in zip(*per_fold, strict=True):
+        count = sum(row["count"] for row in rows)
+        merged = {"lower": rows[0]["lower"], "upper": rows[0]["upper"], "count": count}
+        for key in ("confidence", "accuracy"):
+            total = sum(row["count"] * row[key] for row in rows if row["count"])
+            merged[key] = round(total / count, 4) if count else None
+        pooled.append(merged)
+    return pooled
+
+
+def pooled_ece(bins: list[dict]) -> float:
+    """ECE of pooled bins (the count-weighted mean |accuracy − confidence|)."""
+    total = sum(row["count"] for row in bins)
+    gaps = sum(
+        row["count"] * abs(row["accuracy"] - row["confidence"]) for row in bins if row["count"]
+    )
+    return float(gaps / total) if total else 0.0
+
+
 def reliability_figure(report: dict, title: str):
     """A plotly reliability diagram of the fused head: accuracy against confidence per bin,
     before and after temperature scaling, with the diagonal of perfect calibration."""

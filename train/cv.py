@@ -120,6 +120,7 @@ def _fold_extras(result: dict) -> dict:
     if result.get("calibration") and "fused" in result["calibration"]:
         fused = result["calibration"]["fused"]
         test = (result.get("calibration_test") or {}).get("fused", {})
+        extras["reliability"] = {"before": fused["bins_before"], "after": fused["bins_after"]}
         extras["calibration"] = {
             "temperature": fused["temperature"],
             "val_ece_before": fused["ece_before"],

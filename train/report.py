@@ -8,6 +8,8 @@ from pathlib import Path
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from train.calibrate import pool_bins, pooled_ece, write_reliability
+
 
 def pm(stats: dict) -> str:
     """'78.9 ± 1.2' in percent."""
@@ -112,6 +114,24 @@ def _calibration_lines(report: dict) -> list[str]:
         f"| **mean ± std** | {mean('temperature')} | {mean('val_ece_before')} | "
         f"{mean('val_ece_after')} | {mean('test_ece_before')} | {mean('test_ece_after')} |"
     )
+    pooled = pooled_reliability(report)
+    if pooled:
+        lines += [
+            "",
+            "Reliability of the fused head, every fold's validation split pooled (the diagram: "
+            "`reliability.html`): per confidence bin, the predictions in it and how often they "
+            "were right, before → after temperature scaling.",
+            "",
+            "| confidence bin | predictions before | accuracy before | predictions after | "
+            "accuracy after |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for b, a in zip(pooled["bins_before"], pooled["bins_after"], strict=True):
+            if b["count"] or a["count"]:
+                lines.append(
+                    f"| {b['lower']:.2f}–{b['upper']:.2f} | {b['count']} | {cell(b['accuracy'])} "
+                    f"| {a['count']} | {cell(a['accuracy'])} |"
+                )
     return lines
 
 
@@ -183,3 +203,25 @@ def write_reports(report: dict, out: Path) -> None:
     (out / "report.json").write_text(json.dumps(report, indent=1))
     (out / "report.md").write_text(markdown(report))
     figure(report).write_html(out / "report.html", include_plotlyjs=True)
+    pooled = pooled_reliability(report)
+    if pooled:
+        title = f"validation splits of {len(report['folds'])} folds, pooled"
+        write_reliability({"fused": pooled}, out / "reliability.html", title)
+
+
+def pooled_reliability(report: dict) -> dict | None:
+    """The fused head's reliability bins of every fold's validation split, pooled, before and
+    after temperature scaling (the report's reliability diagram and table)."""
+    folds = [f["reliability"] for f in report["folds"] if "reliability" in f]
+    if not folds:
+        return None
+    before = pool_bins([f["before"] for f in folds])
+    after = pool_bins([f["after"] for f in folds])
+    temperatures = [f["calibration"]["temperature"] for f in report["folds"] if "calibration" in f]
+    return {
+        "bins_before": before,
+        "bins_after": after,
+        "ece_before": round(pooled_ece(before), 4),
+        "ece_after": round(pooled_ece(after), 4),
+        "temperature": float(sum(temperatures) / len(temperatures)),
+    }
