@@ -191,6 +191,9 @@ def test_instance_map_traces_and_links():
     assert len(fig.data) == 4 + 3 + 2  # emotions, points, links, rings
     assert [trace.name for trace in fig.data[:4]] == [f"bank: {e}" for e in EMOTIONS]
     assert [trace.marker.symbol for trace in fig.data[4:7]] == ["diamond", "square", "star"]
+    # the speech and text labels sit on opposite sides: apart even when the points coincide
+    positions = {trace.text[0]: trace.textposition for trace in fig.data[4:6]}
+    assert positions == {"speech": "top center", "text": "bottom center"}
     links, rings = fig.data[7], fig.data[8]
     assert list(links.x) == [0.5, 0.0, None, 0.5, 1.0, None, 0.5, 2.0, None]  # from fused
     assert len(rings.x) == 3

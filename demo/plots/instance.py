@@ -74,6 +74,9 @@ def _bank_traces(xy: np.ndarray, labels: list[str], texts) -> list[go.Scatter]:
     return traces
 
 
+LABEL_POSITIONS = {"speech": "top center", "text": "bottom center"}
+
+
 def _point_trace(kind: str, x: float, y: float) -> go.Scatter:
     return go.Scatter(
         x=[x],
@@ -81,7 +84,9 @@ def _point_trace(kind: str, x: float, y: float) -> go.Scatter:
         mode="markers+text",
         name=f"this utterance: {kind}",
         text=[kind],
-        textposition="top center",
+        # speech's label above its marker, text's below: they stay apart when the two points
+        # (nearly) coincide, which is what instance alignment aims for
+        textposition=LABEL_POSITIONS.get(kind, "top center"),
         marker={
             "symbol": POINT_SYMBOLS[kind],
             "size": 20 if kind == "fused" else 16,
