@@ -191,8 +191,12 @@ class FeatureCache:
             bar.close()
         if model.text_encoder is not None:
             rows = [self.token_ids(u.text) for u in utterances]
-            self._fill_text([r for r in rows if not self.text_path(r).is_file()], batch_size)
+            self.fill_texts(rows, batch_size)
         return computed
+
+    def fill_texts(self, rows: Sequence[Sequence[int]], batch_size: int = 64) -> None:
+        """Compute the text states of the token-id rows not cached yet (a text corpus's too)."""
+        self._fill_text([list(r) for r in rows if not self.text_path(r).is_file()], batch_size)
 
     @torch.inference_mode()
     def _fill_text(self, rows: list[list[int]], batch_size: int = 64) -> None:

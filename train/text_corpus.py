@@ -76,8 +76,7 @@ class TextCorpus:
         self._ids: list[list[int]] = []
         if features is not None:  # the ids `MGCMA.tokenize` gives, without padding
             self._ids = tokenizer(self.texts, truncation=True, max_length=max_tokens)["input_ids"]
-            missing = [ids for ids in self._ids if not features.text_path(ids).is_file()]
-            features._fill_text(missing)  # a second run reads them back, computing nothing
+            features.fill_texts(self._ids)  # a second run reads them back, computing nothing
 
     def __len__(self) -> int:
         return len(self.texts)
