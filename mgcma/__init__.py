@@ -4,11 +4,14 @@
 >>> model = mgcma.load_model("assets/checkpoints/whisper_minilm")
 >>> analysis = mgcma.Analyzer(model).analyze(waveform, 16000, "I can't believe you did that")
 >>> analysis.label, analysis.probs  # and every artifact the app draws
+
+A new model for training: ``mgcma.build_model(mgcma.MGCMAConfig.preset("whisper_minilm"))``
+(its pretrained backbones loaded); ``mgcma.save_model(model, directory)`` writes a checkpoint.
 """
 
 from mgcma.analysis import Analysis, Analyzer
 from mgcma.bank import ReferenceBank
-from mgcma.checkpoint import CheckpointError, load_model
+from mgcma.checkpoint import CheckpointError, build_model, load_model, save_model
 from mgcma.config import MGCMAConfig
 from mgcma.constants import EMOTIONS, SAMPLE_RATE
 from mgcma.model import MGCMA
@@ -22,5 +25,7 @@ __all__ = [
     "Analyzer",
     "ReferenceBank",
     "CheckpointError",
+    "build_model",
     "load_model",
+    "save_model",
 ]

@@ -1,4 +1,9 @@
-"""Self-describing checkpoints: config.json + model.safetensors + tokenizer files.
+"""Building and persisting models: the one place where a model meets files.
+
+:func:`build_model` makes a new model for a config, its pretrained backbones and tokenizer loaded
+(:mod:`mgcma.backbones`); :func:`save_model`, :func:`load_model` and :func:`push_model` write,
+read and upload checkpoints. The model itself (:class:`mgcma.model.MGCMA`) reads no file and does
+not know this module: the arrow points one way, from here to the model.
 
 A checkpoint directory is everything needed to rebuild the model offline: the MGCMA config with
 the resolved transformers configs of both encoders, the weights (safetensors, never pickle), and
@@ -13,6 +18,7 @@ checkpoint is refused, never half-loaded.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -24,6 +30,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from mgcma.backbones import load_backbone, load_tokenizer
 from mgcma.config import ConfigError, MGCMAConfig, references_backbone
 from mgcma.constants import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CONFIG_NAME, WEIGHTS_NAME
 from mgcma.model import MGCMA
@@ -33,6 +40,36 @@ HUB_FILES = [CONFIG_NAME, WEIGHTS_NAME, "tokenizer*", "special_tokens_map.json",
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, or does not match the architecture it describes."""
+
+
+def build_model(config: MGCMAConfig, tokenizer=None) -> MGCMA:
+    """A new model for `config`: pretrained backbones and their tokenizer loaded, the rest
+    initialised from the current random state.
+
+    Parameters
+    ----------
+    config : not changed; ``model.config`` is a copy that also records what was loaded (each
+        backbone file's sha256, each transformers backbone's resolved ``hf_config``)
+    tokenizer : required for a text encoder trained from scratch; otherwise the pretrained
+        text backbone's is loaded
+
+    Raises
+    ------
+    ConfigError : an inconsistent config, or a backbone file whose sha256 has changed
+    OSError : a backbone that cannot be read (or downloaded)
+    """
+    config.validate()
+    tokenizer = load_tokenizer(config, tokenizer)
+    speech = text = None
+    speech_config, text_config = config.speech, config.text
+    if config.uses_speech:
+        speech, sha256 = load_backbone(config.speech)
+        speech_config = dataclasses.replace(config.speech, weights_sha256=sha256)
+    if config.uses_text:
+        text, sha256 = load_backbone(config.text)
+        text_config = dataclasses.replace(config.text, weights_sha256=sha256)
+    loaded = dataclasses.replace(config, speech=speech_config, text=text_config)
+    return MGCMA(loaded, tokenizer, speech_backbone=speech, text_backbone=text)
 
 
 def save_model(model: MGCMA, directory: str | Path, dtype: torch.dtype | None = None) -> Path:
@@ -127,7 +164,7 @@ def load_model(
     tokenizer = _read_tokenizer(directory, config)
     state = _read_weights(directory)
     try:
-        model = MGCMA(config, tokenizer)
+        model = build_model(config, tokenizer)
     except (ConfigError, ValueError, KeyError, TypeError, OSError) as error:
         raise CheckpointError(f"{directory}: cannot rebuild the model: {error}") from error
     _check_state(model, state, directory)

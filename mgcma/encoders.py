@@ -1,13 +1,11 @@
 """Speech and text encoders (transformers, or Whisper's audio encoder), projected to width d.
 
-A backbone comes from one of four places, in this order:
-1. a referenced pretrained file (`trainable_layers` ≥ 0: frozen, or only its top layers trained):
-   `backbone` (a local file or directory, checked against `weights_sha256`) or, when that file is
-   absent, `download_name`; checkpoints store only the layers that trained;
-2. `hf_config` stored in a checkpoint: the architecture is rebuilt locally, weights come from
-   the checkpoint's safetensors, so loading a trained model never touches the Hub;
-3. `from_scratch`: `model_type` with `overrides`, random weights (the compact preset);
-4. `backbone`: a Hub id or local directory loaded with `from_pretrained` (the paper preset).
+An encoder is given its backbone when that comes from files (a pretrained model, any Whisper:
+:mod:`mgcma.backbones` loads it) or builds it here from its architecture alone, with random
+weights and no I/O: `hf_config` stored in a checkpoint (its weights follow from the checkpoint's
+safetensors) or `model_type` with `overrides` when trained from scratch. Neither encoder changes
+the config it is given; `hf_config` reports the backbone's resolved transformers config, which
+the model records in its own copy of the config.
 
 A Whisper backbone (`model_type="whisper"`) is openai-whisper's audio encoder, shared with the
 process's transcriber through :func:`mgcma.whisper_backbone.load_whisper` while it is frozen.
@@ -16,13 +14,10 @@ process's transcriber through :func:`mgcma.whisper_backbone.load_whisper` while 
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
-from pathlib import Path
 
 import torch
 import torchaudio
-import whisper
 from torch import nn
 from transformers import CONFIG_MAPPING, AutoModel, PretrainedConfig
 
@@ -34,29 +29,6 @@ from mgcma.config import (
     references_backbone,
 )
 from mgcma.constants import SAMPLE_RATE
-
-
-def resolve_weights(config: SpeechEncoderConfig | TextEncoderConfig) -> str:
-    """Where a referenced backbone's weights are read from: its checked file, or its name.
-
-    Raises ConfigError when the local file does not hash to `weights_sha256`, and sets
-    `weights_sha256` when it was empty (so the checkpoint written later records it).
-    """
-    path = Path(config.backbone).expanduser()
-    if path.exists():
-        digest = whisper_backbone.file_sha256(path)
-        if config.weights_sha256 and digest != config.weights_sha256:
-            raise ConfigError(
-                f"the backbone file {path} has changed: its sha256 is {digest[:12]}…, the "
-                f"checkpoint was trained on {config.weights_sha256[:12]}…; restore that file"
-            )
-        config.weights_sha256 = digest
-        return str(path)
-    looks_local = config.backbone.startswith((".", "/", "~")) or config.backbone.endswith(".pt")
-    if looks_local and not config.download_name:
-        raise ConfigError(f"the backbone file {config.backbone} does not exist")
-    # a name: whisper's download checks OpenAI's checksum, the Hub its own file hashes
-    return config.download_name if looks_local else config.backbone
 
 
 def _layers(backbone: nn.Module) -> nn.ModuleList:
@@ -86,34 +58,25 @@ def freeze_backbone(backbone: nn.Module, trainable_layers: int) -> None:
             backbone.ln_post.requires_grad_(True)
 
 
-def build_backbone(
+def backbone_from_config(
     config: SpeechEncoderConfig | TextEncoderConfig, extra: dict | None = None
 ) -> nn.Module:
-    """Build a transformers model as described in the module docstring.
+    """A transformers backbone built from its architecture alone: random weights, no I/O.
 
     `extra` holds values that only the caller knows (a trained tokenizer's vocabulary size).
+    Pretrained weights are not read here: :func:`mgcma.checkpoint.build_model` loads them.
     """
-    extra = extra or {}
-    if references_backbone(config):
-        return _from_pretrained(resolve_weights(config), config.overrides)
-    if config.hf_config is not None:
+    if config.hf_config is not None and not references_backbone(config):
         return AutoModel.from_config(_hf_config(config.hf_config["model_type"], config.hf_config))
     if config.from_scratch:
-        values = {**config.overrides, **extra}
+        values = {**config.overrides, **(extra or {})}
         return AutoModel.from_config(_hf_config(config.model_type, values))
     if not config.backbone:
         raise ConfigError("an encoder needs `backbone` (Hub id or directory) or from_scratch=True")
-    return _from_pretrained(config.backbone, config.overrides)
-
-
-def _from_pretrained(source: str, overrides: dict) -> nn.Module:
-    try:
-        return AutoModel.from_pretrained(source, dtype=torch.float32, **overrides)
-    except OSError as error:
-        raise OSError(
-            f"could not load the pretrained encoder {source!r}: {error}. It is downloaded "
-            "from the Hugging Face Hub once (internet needed) or read from a local directory."
-        ) from error
+    raise ConfigError(
+        f"the backbone {config.backbone!r} is pretrained: build the model with "
+        "mgcma.build_model(config), which loads it (or pass the loaded backbone in)"
+    )
 
 
 def _hf_config(model_type: str, values: dict) -> PretrainedConfig:
@@ -147,23 +110,35 @@ class SpeechEncoder(nn.Module):
     precomputed (a feature cache), so a frozen backbone need not run in every epoch.
     """
 
-    def __init__(self, config: SpeechEncoderConfig, dim: int) -> None:
+    def __init__(
+        self, config: SpeechEncoderConfig, dim: int, backbone: nn.Module | None = None
+    ) -> None:
         super().__init__()
         self.config = config
         self.reads_whisper = config.model_type == "whisper"
         if self.reads_whisper:
-            self.backbone = _whisper_encoder(config)
+            if backbone is None:
+                raise ConfigError(
+                    "a Whisper speech encoder is read from its openai-whisper file: build the "
+                    "model with mgcma.build_model(config), which loads it"
+                )
+            self.backbone = backbone
             width = self.backbone.ln_post.normalized_shape[0]
             self.reads_fbank = False
             self.hop_samples = 2 * whisper_backbone.HOP_LENGTH  # 320: 20 ms
             self.receptive_samples = 0  # frame i is centred on sample 320·i (STFT centring)
             self.min_samples = whisper_backbone.MIN_SAMPLES
         else:
-            self.backbone = build_backbone(config)
+            self.backbone = backbone if backbone is not None else backbone_from_config(config)
             width = self._configure_transformers_backbone(config)
         freeze_backbone(self.backbone, config.trainable_layers)
         self.frozen = config.trainable_layers == 0
         self.projection = nn.Sequential(nn.Linear(width, dim), nn.LayerNorm(dim))
+
+    @property
+    def hf_config(self) -> dict | None:
+        """The backbone's resolved transformers config (None for Whisper, read from its file)."""
+        return None if self.reads_whisper else self.backbone.config.to_dict()
 
     def _configure_transformers_backbone(self, config: SpeechEncoderConfig) -> int:
         backbone_config = self.backbone.config
@@ -173,7 +148,6 @@ class SpeechEncoder(nn.Module):
                 f"{type(self.backbone).__name__} is not a speech encoder of the wav2vec2 family "
                 "(wav2vec2, HuBERT, WavLM, data2vec-audio, wav2vec2-bert) or Whisper"
             )
-        config.hf_config = backbone_config.to_dict()
         if config.freeze_feature_encoder and not self.reads_fbank:
             for parameter in self.backbone.feature_extractor.parameters():
                 parameter.requires_grad = False
@@ -271,27 +245,6 @@ def pool_frames(
     return total / count.clamp_min(1)[..., None], count > 0
 
 
-def _whisper_encoder(config: SpeechEncoderConfig) -> nn.Module:
-    """Whisper's audio encoder: the transcriber's own while frozen, a private copy otherwise."""
-    from mgcma import asr  # the transcriber's offline rules apply to a name here too
-
-    source = resolve_weights(config)
-    missing = "" if source == config.backbone else f"{config.backbone} is missing, and "
-    try:
-        if asr.is_offline() and source in whisper.available_models():
-            asr._check_cached(source, asr.default_download_root())
-        model = whisper_backbone.load_whisper(source)
-    except (OSError, RuntimeError, ValueError, KeyError, EOFError, asr.TranscriberError) as error:
-        reason = str(error).replace(asr.TYPE_INSTEAD, "").strip().rstrip(".")
-        raise OSError(
-            f"could not load the Whisper backbone: {missing}{source!r} failed: {reason}. A name "
-            "(tiny.en) is downloaded once by openai-whisper (internet needed); a local .pt file "
-            "works offline."
-        ) from error
-    encoder = model.encoder
-    return encoder if config.trainable_layers == 0 else copy.deepcopy(encoder)
-
-
 def _whisper_states(encoder: nn.Module, speech: torch.Tensor, lengths: torch.Tensor):
     """Whisper states of each clip on its own length, padded: (B, N) → (B, T_s, D_s).
 
@@ -342,15 +295,18 @@ def _length_mask(lengths: torch.Tensor, width: int) -> torch.Tensor:
 class TextEncoder(nn.Module):
     """Token ids (B, T_t) → token states (B, T_t, d); the mask passes through unchanged."""
 
-    def __init__(self, config: TextEncoderConfig, dim: int, tokenizer) -> None:
+    def __init__(
+        self, config: TextEncoderConfig, dim: int, tokenizer, backbone: nn.Module | None = None
+    ) -> None:
         super().__init__()
         self.config = config
-        extra = {}
-        if config.from_scratch and config.hf_config is None:
-            extra = {"vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id}
-        self.backbone = build_backbone(config, extra)
+        if backbone is None:
+            extra = {}
+            if config.from_scratch and config.hf_config is None:
+                extra = {"vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id}
+            backbone = backbone_from_config(config, extra)
+        self.backbone = backbone
         _drop_pooler(self.backbone)
-        config.hf_config = self.backbone.config.to_dict()
         vocab = self.backbone.config.vocab_size
         if len(tokenizer) > vocab:
             raise ConfigError(
@@ -360,6 +316,11 @@ class TextEncoder(nn.Module):
         self.frozen = config.trainable_layers == 0
         hidden = self.backbone.config.hidden_size
         self.projection = nn.Sequential(nn.Linear(hidden, dim), nn.LayerNorm(dim))
+
+    @property
+    def hf_config(self) -> dict:
+        """The backbone's resolved transformers config."""
+        return self.backbone.config.to_dict()
 
     def train(self, mode: bool = True) -> TextEncoder:
         super().train(mode)

@@ -6,8 +6,8 @@ instance level (embeddings) → token level (cross-attention) → fusion MLP →
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -25,43 +25,52 @@ from mgcma.encoders import SpeechEncoder, TextEncoder
 from mgcma.model_output import MGCMAOutput
 
 
-def load_tokenizer(config: MGCMAConfig, tokenizer=None):
-    """The tokenizer the text encoder needs: the one given, or the pretrained backbone's."""
-    if not config.uses_text or tokenizer is not None:
-        return tokenizer
-    if config.text.from_scratch:
-        raise ConfigError(
-            "a text encoder trained from scratch needs a tokenizer: pass "
-            "tokenizer=mgcma.tokenizer.train_tokenizer(training_transcripts)"
-        )
-    from transformers import AutoTokenizer
-
-    source = config.text.backbone
-    if not Path(source).expanduser().exists() and config.text.download_name:
-        source = config.text.download_name  # the referenced file is absent: its public name
-    return AutoTokenizer.from_pretrained(source)
-
-
 class MGCMA(nn.Module):
     """Multi-Granularity Cross-Modal Alignment for speech + text emotion recognition.
 
+    Constructing one reads no file: pretrained backbones and their tokenizer are loaded by
+    :func:`mgcma.build_model` (a new model) or :func:`mgcma.load_model` (a checkpoint) and
+    passed in; an architecture with random weights (trained from scratch, or a checkpoint's
+    `hf_config`) is built here.
+
     Parameters
     ----------
-    config : the architecture; ablations switch modules off (their parameters do not exist)
-    tokenizer : a transformers tokenizer for the text encoder (loaded from the backbone when
-        the text encoder is pretrained; required when it is trained from scratch)
+    config : the architecture; ablations switch modules off (their parameters do not exist).
+        The model keeps a copy (``self.config``) that also records each transformers backbone's
+        resolved ``hf_config``; the caller's config is not changed.
+    tokenizer : a transformers tokenizer for the text encoder (required when it is used)
+    speech_backbone, text_backbone : pretrained backbones, as :mod:`mgcma.backbones` loads them
     """
 
-    def __init__(self, config: MGCMAConfig, tokenizer=None) -> None:
+    def __init__(
+        self,
+        config: MGCMAConfig,
+        tokenizer=None,
+        *,
+        speech_backbone: nn.Module | None = None,
+        text_backbone: nn.Module | None = None,
+    ) -> None:
         super().__init__()
         config.validate()
-        self.config = config
-        self.tokenizer = load_tokenizer(config, tokenizer)
+        self.config = config = copy.deepcopy(config)
+        if config.uses_text and tokenizer is None:
+            raise ConfigError(
+                "the text encoder needs a tokenizer: mgcma.build_model(config) loads a "
+                "pretrained backbone's; one trained from scratch takes "
+                "tokenizer=mgcma.tokenizer.train_tokenizer(training_transcripts)"
+            )
+        self.tokenizer = tokenizer
         a = config.alignment
-        self.speech_encoder = SpeechEncoder(config.speech, a.dim) if config.uses_speech else None
-        self.text_encoder = (
-            TextEncoder(config.text, a.dim, self.tokenizer) if config.uses_text else None
+        self.speech_encoder = (
+            SpeechEncoder(config.speech, a.dim, speech_backbone) if config.uses_speech else None
         )
+        self.text_encoder = (
+            TextEncoder(config.text, a.dim, tokenizer, text_backbone) if config.uses_text else None
+        )
+        for encoder in (self.speech_encoder, self.text_encoder):
+            if encoder is not None and encoder.hf_config is not None:
+                # in the model's own copy: a checkpoint rebuilds the architecture from it offline
+                encoder.config.hf_config = encoder.hf_config
         self.speech_self_attention = (
             SelfAttentionStack(a.dim, a.heads, a.self_attention_layers, a.dropout)
             if config.uses_speech
@@ -223,24 +232,6 @@ class MGCMA(nn.Module):
         """Transcripts → {"input_ids": (B, T_t), "text_mask": (B, T_t)} on the model's device."""
         batch = tokenize_texts(self.tokenizer, texts, self.config.text.max_tokens)
         return {name: tensor.to(self.device) for name, tensor in batch.items()}
-
-    def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None) -> Path:
-        """Write config.json, model.safetensors and the tokenizer files, atomically."""
-        from mgcma.checkpoint import save_model
-
-        return save_model(self, directory, dtype=dtype)
-
-    def push_to_hub(self, repo_id: str, **kwargs) -> str:
-        """Upload the checkpoint directory to the Hugging Face Hub; returns the commit URL."""
-        from mgcma.checkpoint import push_model
-
-        return push_model(self, repo_id, **kwargs)
-
-    @classmethod
-    def from_pretrained(cls, path_or_hub_id: str | Path, **kwargs) -> MGCMA:
-        from mgcma.checkpoint import load_model
-
-        return load_model(path_or_hub_id, **kwargs)
 
 
 def _require(values, mask, name: str, mask_name: str) -> None:

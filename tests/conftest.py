@@ -188,16 +188,16 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def app_assets(tmp_path_factory, tiny_corpus, tokenizer):
     """A tiny checkpoint (and its no-instance ablation), examples and a bank, like assets/."""
+    from mgcma.checkpoint import save_model
     from mgcma.model import MGCMA
     from train.bank import build_bank
     from train.examples import write_examples
 
     root = tmp_path_factory.mktemp("assets")
     torch.manual_seed(0)
-    checkpoint = MGCMA(tiny_config(), tokenizer).save_pretrained(root / "checkpoints" / "compact")
-    MGCMA(tiny_config().ablation("no_instance"), tokenizer).save_pretrained(
-        root / "checkpoints" / "no_instance"
-    )
+    checkpoint = save_model(MGCMA(tiny_config(), tokenizer), root / "checkpoints" / "compact")
+    ablation = MGCMA(tiny_config().ablation("no_instance"), tokenizer)
+    save_model(ablation, root / "checkpoints" / "no_instance")
     write_examples(tiny_corpus, root / "examples", ["g1", "g2", "g3", "g4", "g5"], 10.0)
     build_bank(checkpoint, tiny_corpus, progress=False).save(root / "bank")
     return root

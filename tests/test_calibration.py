@@ -8,7 +8,7 @@ import torch
 from scipy.special import softmax
 
 from mgcma.analysis import Analyzer
-from mgcma.checkpoint import CheckpointError, load_model
+from mgcma.checkpoint import CheckpointError, load_model, save_model
 from train.calibrate import (
     calibrate,
     expected_calibration_error,
@@ -61,7 +61,7 @@ def test_checkpoint_stores_the_temperatures_and_the_analyzer_uses_them(tiny_mode
     plain = Analyzer(tiny_model).analyze(waveform, 16000, "a happy day")
     tiny_model.config.calibration.fused = 4.0
     tiny_model.config.calibration.text = 0.5
-    tiny_model.save_pretrained(tmp_path / "calibrated")
+    save_model(tiny_model, tmp_path / "calibrated")
     loaded = load_model(tmp_path / "calibrated")
     assert loaded.config.calibration.fused == 4.0
     scaled = Analyzer(loaded).analyze(waveform, 16000, "a happy day")
@@ -76,7 +76,7 @@ def test_checkpoint_stores_the_temperatures_and_the_analyzer_uses_them(tiny_mode
 
 
 def test_a_checkpoint_with_a_bad_temperature_is_refused(tiny_model, tmp_path):
-    tiny_model.save_pretrained(tmp_path / "ckpt")
+    save_model(tiny_model, tmp_path / "ckpt")
     path = tmp_path / "ckpt" / "config.json"
     document = json.loads(path.read_text())
     document["mgcma"]["calibration"]["fused"] = 0.0

@@ -1,14 +1,17 @@
 """Checkpoints: identical outputs after a round trip; bad checkpoints refused, never half-loaded."""
 
+import ast
 import json
+from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
 from mgcma.batch import pad_waveforms
-from mgcma.checkpoint import CheckpointError, load_model
-from mgcma.model import MGCMA
+from mgcma.checkpoint import CheckpointError, load_model, save_model
+
+PACKAGE = Path(__file__).resolve().parents[1] / "mgcma"
 
 
 def _outputs(model):
@@ -21,7 +24,7 @@ def _outputs(model):
 
 
 def test_save_then_load_gives_identical_outputs(tiny_model, tmp_path):
-    directory = tiny_model.save_pretrained(tmp_path / "ckpt")
+    directory = save_model(tiny_model, tmp_path / "ckpt")
     assert {p.name for p in directory.iterdir()} >= {
         "config.json",
         "model.safetensors",
@@ -35,12 +38,12 @@ def test_save_then_load_gives_identical_outputs(tiny_model, tmp_path):
         loaded.tokenizer("wonderful day")["input_ids"]
         == tiny_model.tokenizer("wonderful day")["input_ids"]
     )
-    assert MGCMA.from_pretrained(directory).config == tiny_model.config
+    assert loaded.config == tiny_model.config
 
 
 def test_fp16_storage_halves_the_file_and_computes_in_fp32(tiny_model, tmp_path):
-    full = tiny_model.save_pretrained(tmp_path / "fp32")
-    half = tiny_model.save_pretrained(tmp_path / "fp16", dtype=torch.float16)
+    full = save_model(tiny_model, tmp_path / "fp32")
+    half = save_model(tiny_model, tmp_path / "fp16", dtype=torch.float16)
     size = lambda d: (d / "model.safetensors").stat().st_size  # noqa: E731
     assert size(half) < 0.6 * size(full)
     loaded = load_model(half)
@@ -49,7 +52,7 @@ def test_fp16_storage_halves_the_file_and_computes_in_fp32(tiny_model, tmp_path)
 
 
 def test_saving_over_a_checkpoint_is_atomic(tiny_model, tmp_path, monkeypatch):
-    directory = tiny_model.save_pretrained(tmp_path / "ckpt")
+    directory = save_model(tiny_model, tmp_path / "ckpt")
     before = (directory / "model.safetensors").read_bytes()
 
     def broken_save(*args, **kwargs):
@@ -57,7 +60,7 @@ def test_saving_over_a_checkpoint_is_atomic(tiny_model, tmp_path, monkeypatch):
 
     monkeypatch.setattr("mgcma.checkpoint.save_file", broken_save)
     with pytest.raises(OSError, match="disk full"):
-        tiny_model.save_pretrained(directory)
+        save_model(tiny_model, directory)
     assert (directory / "model.safetensors").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt"]  # no staging directory left behind
     load_model(directory)
@@ -65,7 +68,7 @@ def test_saving_over_a_checkpoint_is_atomic(tiny_model, tmp_path, monkeypatch):
 
 @pytest.fixture
 def saved(tiny_model, tmp_path):
-    return tiny_model.save_pretrained(tmp_path / "ckpt")
+    return save_model(tiny_model, tmp_path / "ckpt")
 
 
 def test_missing_directory_and_files_are_refused(saved, tmp_path):
@@ -142,7 +145,7 @@ def test_hub_id_offline_without_cache_is_refused_clearly(monkeypatch, tmp_path):
 def test_export_stores_half_precision_weights_that_predict_the_same(tiny_model, tmp_path, capsys):
     from train.__main__ import main
 
-    source = tiny_model.save_pretrained(tmp_path / "run-best")
+    source = save_model(tiny_model, tmp_path / "run-best")
     assert main(["export", "--checkpoint", str(source), "--out", str(tmp_path / "shipped")]) == 0
     assert "float16" in capsys.readouterr().out
     stored = load_file(tmp_path / "shipped" / "model.safetensors")
@@ -154,3 +157,37 @@ def test_export_stores_half_precision_weights_that_predict_the_same(tiny_model, 
     )
     before, after = _outputs(tiny_model.eval()), _outputs(shipped.eval())
     assert torch.allclose(before.logits.softmax(-1), after.logits.softmax(-1), atol=2e-3)
+
+
+def _imports(path: Path) -> set[str]:
+    """The mgcma modules a file imports anywhere, function bodies included."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mgcma"):
+            if node.module == "mgcma":  # from mgcma import asr
+                found |= {f"mgcma.{alias.name}" for alias in node.names}
+            else:
+                found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("mgcma.")}
+    return found
+
+
+def test_persistence_points_one_way_and_the_package_has_no_import_circle():
+    graph = {
+        f"mgcma.{path.stem}": _imports(path)
+        for path in PACKAGE.glob("*.py")
+        if path.stem != "__init__"
+    }
+    for module in ("mgcma.model", "mgcma.encoders"):  # the model reads no file
+        assert not graph[module] & {"mgcma.checkpoint", "mgcma.backbones"}, module
+    assert "mgcma.model" in graph["mgcma.checkpoint"]
+
+    def reaches(start: str, target: str, seen: set) -> bool:
+        for name in graph.get(start, ()):
+            if name == target or (name not in seen and reaches(name, target, seen | {name})):
+                return True
+        return False
+
+    circles = [module for module in graph if reaches(module, module, set())]
+    assert not circles, circles

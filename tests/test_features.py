@@ -12,7 +12,7 @@ import torch
 
 from conftest import small_pretrained_config
 from mgcma.batch import pad_waveforms
-from mgcma.model import MGCMA
+from mgcma.checkpoint import build_model
 from train.augment import Augmenter
 from train.data import Collator, EmotionDataset, model_inputs
 from train.features import FeatureCache, cacheable
@@ -42,7 +42,7 @@ def corpus(tmp_path_factory):
 @pytest.fixture(scope="module")
 def model(backbones):
     torch.manual_seed(0)
-    return MGCMA(small_pretrained_config(backbones)).eval()
+    return build_model(small_pretrained_config(backbones)).eval()
 
 
 def test_cached_states_equal_a_fresh_forward(model, corpus, tmp_path):
@@ -95,7 +95,7 @@ def test_keys_follow_content_encoder_and_augmentation(model, corpus, tmp_path):
 
 
 def test_only_frozen_backbones_are_cached(backbones):
-    partly = MGCMA(small_pretrained_config(backbones, **{"text.trainable_layers": 1}))
+    partly = build_model(small_pretrained_config(backbones, **{"text.trainable_layers": 1}))
     assert not cacheable(partly)
     with pytest.raises(ValueError, match="frozen"):
         FeatureCache("unused", partly, max_seconds=8.0)

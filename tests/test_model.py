@@ -1,5 +1,7 @@
 """The model: attention masks, padding invariance, ablations and gradients."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -123,6 +125,27 @@ def test_frozen_feature_encoder_stays_frozen(tokenizer):
     model = MGCMA(config, tokenizer)
     frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
     assert frozen and all(".feature_extractor." in n for n in frozen)
+
+
+@pytest.mark.parametrize("front_end", ["fbank", "waveform"])
+def test_building_a_model_leaves_its_config_unchanged(tokenizer, front_end):
+    config = tiny_config(front_end)
+    before = copy.deepcopy(config)
+    model = MGCMA(config, tokenizer)
+    assert config == before  # deep equality: hf_config was not written back
+    assert config.speech.hf_config is None and config.text.hf_config is None
+    # the model's own copy records the resolved backbones, which a checkpoint needs
+    assert model.config is not config and model.config.speech is not config.speech
+    assert model.config.speech.hf_config["hidden_size"] == 32
+    assert model.config.text.hf_config["vocab_size"] == len(tokenizer)
+    config.alignment.dropout = 0.5  # and the caller's later edits do not reach the model
+    assert model.config.alignment.dropout == before.alignment.dropout
+
+
+def test_a_text_encoder_without_a_tokenizer_is_refused_before_anything_is_built():
+    with pytest.raises(ConfigError, match="needs a tokenizer.*train_tokenizer"):
+        MGCMA(tiny_config())
+    MGCMA(tiny_config().ablation("speech_only"))  # no text encoder: no tokenizer needed
 
 
 def test_config_round_trip_and_typed_errors():

@@ -7,9 +7,8 @@ from transformers import BertConfig, BertModel, BertTokenizer, Wav2Vec2Config, W
 
 from conftest import SENTENCES
 from mgcma.batch import pad_waveforms
-from mgcma.checkpoint import load_model
+from mgcma.checkpoint import build_model, load_model, save_model
 from mgcma.config import MGCMAConfig
-from mgcma.model import MGCMA
 
 
 def _tiny_backbones(root):
@@ -48,7 +47,7 @@ def test_paper_preset_loads_pretrained_backbones_offline_and_saves_self_containe
     config.speech.backbone, config.text.backbone = str(speech_dir), str(text_dir)
     config.alignment.dim, config.alignment.heads = 32, 2
 
-    model = MGCMA(config).eval()  # tokenizer from the backbone directory
+    model = build_model(config).eval()  # tokenizer from the backbone directory
     reference = Wav2Vec2Model.from_pretrained(speech_dir)
     assert torch.equal(
         model.speech_encoder.backbone.feature_extractor.conv_layers[0].conv.weight,
@@ -71,7 +70,7 @@ def test_paper_preset_loads_pretrained_backbones_offline_and_saves_self_containe
     inputs = dict(speech=speech, speech_mask=speech_mask, **model.tokenize(["i am so happy"]))
     with torch.no_grad():
         before = model(**inputs).logits
-    checkpoint = model.save_pretrained(tmp_path / "checkpoint")
+    checkpoint = save_model(model, tmp_path / "checkpoint")
     shutil.rmtree(speech_dir)
     shutil.rmtree(text_dir)  # the checkpoint must not need the backbones any more
     loaded = load_model(checkpoint)

@@ -21,8 +21,8 @@ from mgcma import whisper_backbone
 from mgcma.asr import Transcriber
 from mgcma.audio import load_audio
 from mgcma.batch import pad_waveforms
-from mgcma.checkpoint import CheckpointError, load_model, save_model
-from mgcma.config import MGCMAConfig
+from mgcma.checkpoint import CheckpointError, build_model, load_model, save_model
+from mgcma.config import ConfigError, MGCMAConfig
 from mgcma.model import MGCMA
 
 SHIPPED_WHISPER = ROOT / "assets" / "backbones" / "whisper-tiny.en.pt"
@@ -44,8 +44,59 @@ def test_preset_is_whisper_tiny_en_and_minilm_frozen():
     assert config.speech.trainable_layers == config.text.trainable_layers == 0
 
 
+def test_build_model_loads_the_backbones_and_leaves_the_config_unchanged(backbones):
+    config = small_pretrained_config(backbones)
+    before = copy.deepcopy(config)
+    model = build_model(config)
+    assert config == before  # deep equality: neither sha256 nor hf_config written back
+    assert config.speech.weights_sha256 == config.text.weights_sha256 == ""
+    # what was loaded is recorded in the model's own copy, for its checkpoint
+    assert model.config.speech.weights_sha256 == whisper_backbone.file_sha256(backbones[0])
+    assert model.config.text.weights_sha256 == whisper_backbone.file_sha256(backbones[1])
+    assert model.config.text.hf_config["hidden_size"] == 32
+    assert model.config.speech.hf_config is None  # Whisper's architecture is in its file
+
+
+def test_constructing_the_model_reads_no_file(backbones, monkeypatch):
+    """Backbones and tokenizer are loaded by build_model; MGCMA(...) only assembles them."""
+    import builtins
+
+    import transformers
+
+    loaded = build_model(small_pretrained_config(backbones)).eval()
+    backbones_in = {
+        "speech_backbone": loaded.speech_encoder.backbone,
+        "text_backbone": loaded.text_encoder.backbone,
+    }
+
+    def no_io(*args, **kwargs):
+        pytest.fail(f"the constructor read a file: {args[:1]}")
+
+    for owner, name in (
+        (builtins, "open"),
+        (transformers.AutoModel, "from_pretrained"),
+        (transformers.AutoTokenizer, "from_pretrained"),
+        (whisper, "load_model"),
+        (whisper_backbone, "load_whisper"),
+        (whisper_backbone, "file_sha256"),
+    ):
+        monkeypatch.setattr(owner, name, no_io)
+    model = MGCMA(loaded.config, loaded.tokenizer, **backbones_in).eval()
+    # without the pretrained backbone it is refused, never built with random weights
+    with pytest.raises(ConfigError, match="build_model"):
+        MGCMA(loaded.config, loaded.tokenizer)
+    with pytest.raises(ConfigError, match="pretrained.*build_model"):
+        MGCMA(loaded.config, loaded.tokenizer, speech_backbone=backbones_in["speech_backbone"])
+    monkeypatch.undo()  # a forward pass reads Whisper's mel filter bank
+    model.load_state_dict(loaded.state_dict())  # the same architecture, the same tensor names
+    speech, mask = pad_waveforms(clips())
+    text = model.tokenize(["a", "b c", "d"])
+    with torch.no_grad():
+        assert torch.equal(model(speech, mask, **text).logits, loaded(speech, mask, **text).logits)
+
+
 def test_builds_runs_and_batches_like_single_examples(backbones):
-    model = MGCMA(small_pretrained_config(backbones)).eval()
+    model = build_model(small_pretrained_config(backbones)).eval()
     waves = clips()
     texts = ["i am so happy", "get out of my room right now", "what"]
     speech, mask = pad_waveforms(waves)
@@ -63,7 +114,7 @@ def test_builds_runs_and_batches_like_single_examples(backbones):
 
 
 def test_frozen_backbones_receive_no_gradient_and_stay_in_eval_mode(backbones):
-    model = MGCMA(small_pretrained_config(backbones)).train()
+    model = build_model(small_pretrained_config(backbones)).train()
     assert not model.speech_encoder.backbone.training and not model.text_encoder.backbone.training
     speech, mask = pad_waveforms(clips())
     out = model(speech, mask, **model.tokenize(["happy", "sad day", "get out"]))
@@ -76,7 +127,7 @@ def test_frozen_backbones_receive_no_gradient_and_stay_in_eval_mode(backbones):
 
 
 def test_top_layers_can_be_unfrozen(backbones):
-    model = MGCMA(
+    model = build_model(
         small_pretrained_config(
             backbones, **{"speech.trainable_layers": 1, "text.trainable_layers": 1}
         )
@@ -94,7 +145,7 @@ def test_top_layers_can_be_unfrozen(backbones):
 
 
 def test_checkpoint_names_frozen_backbones_instead_of_copying_them(backbones, tmp_path):
-    model = MGCMA(small_pretrained_config(backbones)).eval()
+    model = build_model(small_pretrained_config(backbones)).eval()
     directory = save_model(model, tmp_path / "checkpoints" / "full")
     document = json.loads((directory / "config.json").read_text())["mgcma"]
     assert document["speech"]["backbone"].startswith("..")  # relative: the folder can move
@@ -118,7 +169,7 @@ def test_checkpoint_with_unfrozen_layers_stores_only_what_differs(backbones, tmp
     config = small_pretrained_config(
         backbones, **{"speech.trainable_layers": 1, "text.trainable_layers": 1}
     )
-    model = MGCMA(config).eval()
+    model = build_model(config).eval()
     with torch.no_grad():  # as if training had moved the top layers
         model.speech_encoder.backbone.blocks[1].mlp[0].weight.add_(0.5)
         model.text_encoder.backbone.encoder.layer[1].output.dense.weight.add_(0.5)
@@ -136,7 +187,7 @@ def test_checkpoint_with_unfrozen_layers_stores_only_what_differs(backbones, tmp
 
 @pytest.mark.parametrize("variant", ["speech_only", "text_only"])
 def test_unimodal_ablations_save_and_load_with_only_their_backbone(backbones, tmp_path, variant):
-    model = MGCMA(small_pretrained_config(backbones).ablation(variant)).eval()
+    model = build_model(small_pretrained_config(backbones).ablation(variant)).eval()
     directory = save_model(model, tmp_path / variant)
     loaded = load_model(directory)
     speech, mask = pad_waveforms(clips())
@@ -150,7 +201,7 @@ def test_changed_backbone_file_is_refused(backbones, tmp_path):
     whisper_copy = tmp_path / "whisper.pt"
     whisper_copy.write_bytes(backbones[0].read_bytes())
     config = small_pretrained_config(backbones, **{"speech.backbone": str(whisper_copy)})
-    directory = save_model(MGCMA(config), tmp_path / "model")
+    directory = save_model(build_model(config), tmp_path / "model")
     checkpoint = torch.load(whisper_copy, weights_only=True)
     checkpoint["model_state_dict"]["encoder.conv1.weight"] += 0.01
     torch.save(checkpoint, whisper_copy)
@@ -164,7 +215,7 @@ def test_missing_backbone_falls_back_to_its_name_and_says_so_offline(backbones, 
     for file in backbones[1].iterdir():
         (bert_copy / file.name).write_bytes(file.read_bytes())
     config = small_pretrained_config(backbones, **{"text.backbone": str(bert_copy)})
-    directory = save_model(MGCMA(config), tmp_path / "model")
+    directory = save_model(build_model(config), tmp_path / "model")
     for file in bert_copy.iterdir():
         file.unlink()
     bert_copy.rmdir()
@@ -179,7 +230,7 @@ def test_missing_whisper_file_offline_names_the_file_and_does_not_download(
     whisper_copy = tmp_path / "whisper.pt"
     whisper_copy.write_bytes(backbones[0].read_bytes())
     config = small_pretrained_config(backbones, **{"speech.backbone": str(whisper_copy)})
-    directory = save_model(MGCMA(config), tmp_path / "model")
+    directory = save_model(build_model(config), tmp_path / "model")
     whisper_copy.unlink()
     monkeypatch.setenv("MGCMA_OFFLINE", "1")
     monkeypatch.setattr(whisper, "_download", lambda *a, **k: pytest.fail("tried to download"))
@@ -238,7 +289,7 @@ def test_shipped_minilm_tokenizer_round_trips_and_reads_whole_words():
 def test_analysis_flags_unknown_and_missing_transcripts(backbones):
     from mgcma.analysis import NO_TRANSCRIPT, Analyzer
 
-    analyzer = Analyzer(MGCMA(small_pretrained_config(backbones)).eval(), device="cpu")
+    analyzer = Analyzer(build_model(small_pretrained_config(backbones)).eval(), device="cpu")
     wave = clips()[0]
     empty = analyzer.analyze(wave, 16000, "  ")
     assert empty.words == [] and NO_TRANSCRIPT in empty.notes

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
+from mgcma.checkpoint import build_model, load_model, save_model
 from mgcma.losses import MGCMALoss
 from mgcma.model import MGCMA
 from mgcma.tokenizer import train_tokenizer
@@ -86,12 +87,13 @@ def split_data(experiment: Experiment, test_group: str | None):
     return train_utts, val_utts, test_utts
 
 
-def build_model(experiment: Experiment, train_utts) -> MGCMA:
+def new_model(experiment: Experiment, train_utts) -> MGCMA:
+    """The experiment's model before training; a tokenizer trained on `train_utts` if needed."""
     config = experiment.model_config()
     tokenizer = None
     if config.uses_text and config.text.from_scratch:
         tokenizer = train_tokenizer([u.text for u in train_utts], experiment.data.vocab_size)
-    return MGCMA(config, tokenizer)
+    return build_model(config, tokenizer)
 
 
 def build_optimizer(model: MGCMA, experiment: Experiment, total_steps: int):
@@ -185,7 +187,7 @@ def fit(
     if not session.main:
         return None
     if not (session.out / "best").exists():  # max_steps ended the run before any validation
-        session.bare.save_pretrained(session.out / "best")
+        save_model(session.bare, session.out / "best")
     return _finish(session.out, run, (val_utts, test_utts), group, experiment, session.features)
 
 
@@ -235,7 +237,7 @@ def _prepare(experiment: Experiment, out: Path, train_utts, resume: bool) -> Ses
         model, saved, run = load_state(out / "last", torch.device("cpu"))
         model.train()
     else:
-        model, run = build_model(experiment, train_utts), Progress()
+        model, run = new_model(experiment, train_utts), Progress()
     features = None
     if experiment.data.feature_cache and cacheable(model):
         features = FeatureCache(
@@ -325,7 +327,7 @@ def _end_epoch(session: Session, losses: dict, val_utts, started: float, progres
     if val[optim.select_on] > run.best_metric:
         run.best_metric, run.best_epoch = val[optim.select_on], run.epoch
         if session.main:
-            bare.save_pretrained(session.out / "best")
+            save_model(bare, session.out / "best")
     run.epoch, run.batch_in_epoch = run.epoch + 1, 0
     if session.main:
         with open(session.out / "metrics.jsonl", "a") as log:
@@ -444,8 +446,6 @@ def _finish(
 ) -> dict:
     """Calibrate the best checkpoint on validation, then score it on the test group (and its
     text head on the text corpus's test split); write ``result.json``."""
-    from mgcma.checkpoint import load_model
-
     val_utts, test_utts = splits
     result = {
         "test_group": test_group,
@@ -490,7 +490,7 @@ def _calibrate(best, val: dict, out: Path) -> dict:
         if head in report:
             setattr(calibration, head, report[head]["temperature"])
     calibration.fitted_on = f"validation split, {report['count']} utterances"
-    best.save_pretrained(out / "best")
+    save_model(best, out / "best")
     write_reliability(report, out / "reliability.html", "validation")
     return report
 
