@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
 
-from mgcma.checkpoint import load_model
+from mgcma.checkpoint import CheckpointError, load_model
 from train.cv import cross_validate
 from train.fit import fit
 from train.settings import load_experiment
@@ -55,6 +57,51 @@ def _experiment_file(directory: Path, manifest: Path, **optim) -> Path:
 def _load(path: Path, *overrides: str):
     flat = [f"--model.{k}={v}" for k, v in TINY_MODEL.items()]
     return load_experiment(path, [*flat, *overrides])
+
+
+class _OpensAFile:
+    """Unpickled without weights_only, this would create `path`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (str(self.path), "w"))
+
+
+def test_training_state_restores_every_rng_and_refuses_damaged_or_foreign_files(
+    tiny_model, tmp_path
+):
+    from train.state import Progress, load_state, restore_rng, save_state
+
+    optimizer = torch.optim.AdamW(tiny_model.parameters())
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    random.seed(1)
+    np.random.seed(2)
+    torch.manual_seed(3)
+    np.random.standard_normal()  # NumPy's cached Gaussian is part of its state too
+    save_state(tmp_path / "last", tiny_model, optimizer, scheduler, Progress(step=5))
+    expected = (random.random(), np.random.standard_normal(), torch.rand(1).item())
+    for seed in (random.seed, np.random.seed, torch.manual_seed):
+        seed(9)  # whatever ran between saving and resuming
+    _, trainer, progress = load_state(tmp_path / "last", torch.device("cpu"))
+    restore_rng(trainer)
+    assert (random.random(), np.random.standard_normal(), torch.rand(1).item()) == expected
+    assert progress.step == 5 and trainer["scheduler"] == scheduler.state_dict()
+
+    path = tmp_path / "last" / "optimizer.pt"
+    intact = path.read_bytes()
+    path.write_bytes(intact[: len(intact) // 2])
+    with pytest.raises(CheckpointError, match="damaged"):
+        load_state(tmp_path / "last", torch.device("cpu"))
+    marker = tmp_path / "unpickled"
+    torch.save({**trainer, "optimizer": _OpensAFile(marker)}, path)
+    with pytest.raises(CheckpointError, match="damaged"):
+        load_state(tmp_path / "last", torch.device("cpu"))
+    assert not marker.exists()
+    torch.save({**trainer, "numpy_rng": {"keys": torch.zeros(624)}}, path)  # an older layout
+    with pytest.raises(CheckpointError, match="layout"):
+        load_state(tmp_path / "last", torch.device("cpu"))
 
 
 def test_dotted_model_overrides_reach_nested_dicts():

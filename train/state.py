@@ -1,15 +1,20 @@
 """Resumable training state, written atomically.
 
 `RUN/last/` holds `model/` (an ordinary MGCMA checkpoint), `optimizer.pt` (optimizer and
-scheduler state plus RNG states: tensors and numbers only, read back with
-`torch.load(weights_only=True)`), and `progress.json` (epoch, step, best metric, history). The
-directory is staged next to its final place and renamed, so a run killed at any moment leaves
-either the previous state or the new one, never a half-written one.
+scheduler state plus the Python, NumPy and torch RNG states), and `progress.json` (epoch, step,
+best metric, history). The directory is staged next to its final place and renamed, so a run
+killed at any moment leaves either the previous state or the new one, never a half-written one.
+
+`optimizer.pt` is read with `accelerate.utils.load`: `torch.load(weights_only=True)` with NumPy
+arrays allowed (NumPy's RNG state is one), so nothing but tensors, numbers and arrays is
+unpickled. Accelerate's own `save_state`/`load_state` are not used: they would copy the frozen
+backbones into every state, and they skip RNG states they cannot restore without saying so.
 """
 
 from __future__ import annotations
 
 import json
+import pickle
 import random
 import shutil
 import tempfile
@@ -18,9 +23,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from accelerate.utils import load
 
 from mgcma.checkpoint import CheckpointError, load_model, replace_directory, save_model
 from mgcma.model import MGCMA
+
+# what a truncated, tampered or foreign state raises while it is read (UnpicklingError: a global
+# that weights_only=True does not allow)
+DAMAGED = (OSError, RuntimeError, ValueError, TypeError, KeyError, pickle.UnpicklingError)
 
 
 @dataclass
@@ -44,8 +54,8 @@ def save_state(directory: Path, model: MGCMA, optimizer, scheduler, progress: Pr
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "torch_rng": torch.get_rng_state(),
-                "numpy_rng": _numpy_state(),
-                "python_rng": _python_state(),
+                "numpy_rng": np.random.get_state(),
+                "python_rng": random.getstate(),
             },
             staging / "optimizer.pt",
         )
@@ -61,44 +71,18 @@ def load_state(directory: Path, device: torch.device) -> tuple[MGCMA, dict, Prog
         raise CheckpointError(f"{directory} holds no training state to resume from")
     model = load_model(directory / "model", device=device)
     try:
-        # our own file, and weights_only=True refuses anything but tensors and plain values
-        trainer = torch.load(directory / "optimizer.pt", map_location="cpu", weights_only=True)
+        # our own file, and weights_only=True refuses anything but tensors, arrays and numbers
+        trainer = load(directory / "optimizer.pt", map_location="cpu", weights_only=True)
+        if not isinstance(trainer, dict) or not isinstance(trainer.get("numpy_rng"), tuple):
+            # an earlier trainer packed the RNG states differently: refused, not resumed inexactly
+            raise ValueError("optimizer.pt is not in this trainer's layout; start the run again")
         progress = Progress(**json.loads((directory / "progress.json").read_text()))
-    except (OSError, RuntimeError, ValueError, TypeError, KeyError) as error:
+    except DAMAGED as error:
         raise CheckpointError(f"{directory}: the training state is damaged: {error}") from error
     return model, trainer, progress
 
 
 def restore_rng(trainer: dict) -> None:
     torch.set_rng_state(trainer["torch_rng"])
-    np.random.set_state(_numpy_unpack(trainer["numpy_rng"]))
-    random.setstate(_python_unpack(trainer["python_rng"]))
-
-
-def _numpy_state() -> dict:
-    name, keys, position, has_gauss, cached = np.random.get_state()
-    return {
-        "keys": torch.from_numpy(keys.astype(np.int64)),
-        "position": int(position),
-        "has_gauss": int(has_gauss),
-        "cached": float(cached),
-        "name": name,
-    }
-
-
-def _numpy_unpack(state: dict) -> tuple:
-    keys = state["keys"].numpy().astype(np.uint32)
-    return (state["name"], keys, state["position"], state["has_gauss"], state["cached"])
-
-
-def _python_state() -> dict:
-    version, internal, gauss = random.getstate()
-    return {
-        "version": version,
-        "internal": torch.tensor(internal, dtype=torch.int64),
-        "gauss": gauss,
-    }
-
-
-def _python_unpack(state: dict) -> tuple:
-    return (state["version"], tuple(int(v) for v in state["internal"].tolist()), state["gauss"])
+    np.random.set_state(trainer["numpy_rng"])
+    random.setstate(trainer["python_rng"])
