@@ -131,3 +131,11 @@ def test_every_shipped_experiment_loads_and_its_saved_copy_loads_back_equal(name
     experiment.save(saved)  # what `fit` writes next to every run
     assert "!!" not in saved.read_text()  # plain YAML values, no Python tags
     assert load_experiment(saved) == experiment
+
+
+def test_override_values_are_read_as_yaml():
+    config = ROOT / "train" / "configs" / "compact.yaml"
+    experiment = load_experiment(config, ["--optim.lr_new=1.0e-3", "--data.test_group=g2"])
+    assert experiment.optim.lr_new == 0.001 and experiment.data.test_group == "g2"
+    with pytest.raises(ConfigError, match=r"optim\.lr_new must be a number, got '1e-3'"):
+        load_experiment(config, ["--optim.lr_new=1e-3"])  # YAML 1.1: a float needs its dot

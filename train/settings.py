@@ -130,7 +130,8 @@ SELECT_ON = ("ua", "wa", "f1", "corpus_ua")
 
 
 def parse_value(text: str) -> Any:
-    """`--key=value` text → a plain value, read as YAML (so 3, 1e-3, true, [1, 2] work)."""
+    """`--key=value` text → a plain value, read as YAML 1.1 (3, 0.001, 1.0e-3, true, [1, 2]; but
+    1e-3 without its dot is the string "1e-3", which a number field refuses)."""
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as error:
