@@ -33,13 +33,21 @@ class Batcher:
             raise ValueError("max_batch must be at least 1")
         self.run_batch, self.max_batch = run_batch, max_batch
         self._waiting: queue.SimpleQueue = queue.SimpleQueue()
+        self._arrival = threading.Condition()  # notified whenever an item joins the queue
         self.batch_sizes: list[int] = []  # one entry per call of run_batch (for benchmarks)
         threading.Thread(target=self._serve, name="batcher", daemon=True).start()
 
     def __call__(self, item: Any, timeout: float | None = None) -> Any:
         future: Future = Future()
-        self._waiting.put((item, future))
+        with self._arrival:
+            self._waiting.put((item, future))
+            self._arrival.notify_all()
         return future.result(timeout)  # raises the item's own exception
+
+    def wait_until_waiting(self, count: int, timeout: float | None = None) -> bool:
+        """Block until `count` items wait for the model; False on timeout (tests, benchmarks)."""
+        with self._arrival:
+            return self._arrival.wait_for(lambda: self._waiting.qsize() >= count, timeout)
 
     def _serve(self) -> None:
         while True:

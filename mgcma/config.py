@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
+import json
 import math
-import types
-import typing
 from dataclasses import dataclass, field
 from typing import Any
+
+import pydantic
 
 from mgcma.constants import EMOTIONS
 
@@ -139,6 +141,7 @@ class CalibrationConfig:
                 raise ConfigError(f"calibration.{name} must be a positive number, got {value}")
 
 
+@pydantic.with_config(extra="forbid")  # in every section: build_dataclass refuses unknown keys
 @dataclass
 class MGCMAConfig:
     speech: SpeechEncoderConfig = field(default_factory=SpeechEncoderConfig)
@@ -148,7 +151,7 @@ class MGCMAConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     modalities: str = "both"  # "speech" and "text" are the unimodal ablations
-    emotions: tuple = EMOTIONS
+    emotions: tuple[str, ...] = EMOTIONS
     variant: str = "full"  # a name from VARIANTS, for display
 
     def __post_init__(self) -> None:
@@ -277,16 +280,7 @@ class MGCMAConfig:
         """A copy with `{"alignment.dim": 64, ...}` applied, each value type-checked."""
         data = self.to_dict()
         for key, value in dotted.items():
-            node = data
-            parts = key.split(".")
-            for part in parts[:-1]:
-                if not isinstance(node.get(part), dict):
-                    raise ConfigError(f"unknown config key {key!r}")
-                node = node[part]
-            # an encoder's `overrides` are transformers kwargs: any key may be added there
-            if parts[-1] not in node and (len(parts) < 2 or parts[-2] != "overrides"):
-                raise ConfigError(f"unknown config key {key!r}")
-            node[parts[-1]] = value
+            set_dotted(data, key, value)
         return MGCMAConfig.from_dict(data)
 
 
@@ -318,64 +312,63 @@ COMPACT_BERT: dict[str, Any] = dict(
 )
 
 
+def set_dotted(data: dict, key: str, value: Any, *, known_only: bool = True) -> None:
+    """`data["a"]["b"] = value` for `key` "a.b", as `--a.b=value` overrides set it.
+
+    `known_only` refuses a key that `data` lacks, except in an encoder's `overrides` (transformers
+    kwargs: any key may be added there); without it missing sections are made, and the dataclass
+    check that follows names any key it does not know.
+    """
+    *sections, name = key.split(".")
+    node = data
+    for section in sections:
+        node = node.get(section) if known_only else node.setdefault(section, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"unknown config key {key!r}")
+    if known_only and name not in node and sections[-1:] != ["overrides"]:
+        raise ConfigError(f"unknown config key {key!r}")
+    node[name] = value
+
+
 def build_dataclass(cls: type, data: Any, path: str) -> Any:
-    """Instantiate dataclass `cls` from plain values, checking names and types recursively."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must be a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"unknown key(s) in {path}: {', '.join(unknown)}")
-    kwargs = {name: _coerce(hints[name], value, f"{path}.{name}") for name, value in data.items()}
+    """Instantiate dataclass `cls` from plain values, checking names and types recursively.
+
+    The values are those of a YAML or JSON file, checked as pydantic checks JSON in strict mode: no
+    unknown keys, no bool for a number, an int is a float, a list of strings is a tuple.
+    """
+
+    def refuse(value: Any) -> Any:
+        raise ConfigError(f"{path}: {value!r} is not a plain value (string, number, list, ...)")
+
     try:
-        return cls(**kwargs)
-    except ConfigError:
-        raise
-    except TypeError as error:  # pragma: no cover - dataclass signature mismatch
-        raise ConfigError(f"{path}: {error}") from error
+        return _adapter(cls).validate_json(json.dumps(data, default=refuse), strict=True)
+    except pydantic.ValidationError as error:
+        raise _config_error(error.errors(), path) from None
 
 
-def _coerce(hint: Any, value: Any, path: str) -> Any:
-    origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
-        return build_dataclass(hint, value, path)
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(hint)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _coerce(option, value, path)
-            except ConfigError as error:
-                errors.append(str(error))
-        raise ConfigError(errors[0])
-    base = origin or hint
-    if base is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{path} must be true or false, got {value!r}")
-        return value
-    if base is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{path} must be an integer, got {value!r}")
-        return value
-    if base is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{path} must be a number, got {value!r}")
-        return float(value)
-    if base is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{path} must be a string, got {value!r}")
-        return value
-    if base is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{path} must be a mapping, got {value!r}")
-        return dict(value)
-    if base is tuple:
-        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{path} must be a list of strings, got {value!r}")
-        return tuple(value)
-    raise ConfigError(f"{path}: unsupported type {hint!r}")  # pragma: no cover
+_adapter = functools.cache(pydantic.TypeAdapter)
+# pydantic's error types → what the value must be, in the words the CLI has always used
+_EXPECTED = {
+    "bool_type": "true or false",
+    "int_type": "an integer",
+    "float_type": "a number",
+    "string_type": "a string",
+    "dict_type": "a mapping",
+    "dataclass_type": "a mapping",
+    "tuple_type": "a list of strings",
+}
+
+
+def _config_error(errors: list[dict], path: str) -> ConfigError:
+    """pydantic's first error as one line that names the key, e.g. `config.alignment.dim`."""
+    kind, loc = errors[0]["type"], errors[0]["loc"]
+    if kind == "value_error":  # raised by a dataclass's own validate(): already one line
+        cause = errors[0]["ctx"]["error"]
+        return cause if isinstance(cause, ConfigError) else ConfigError(f"{path}: {cause}")
+    if kind == "unexpected_keyword_argument":
+        names = sorted(str(error["loc"][-1]) for error in errors if error["loc"][:-1] == loc[:-1])
+        return ConfigError(f"unknown key(s) in {'.'.join((path, *loc[:-1]))}: {', '.join(names)}")
+    where = ".".join((path, *map(str, loc)))
+    if kind not in _EXPECTED:  # pragma: no cover - no field here has another kind of type
+        return ConfigError(f"{where}: {errors[0]['msg']}")
+    return ConfigError(f"{where} must be {_EXPECTED[kind]}, got {errors[0]['input']!r}")

@@ -1,7 +1,6 @@
 """Dynamic batching of concurrent requests: shared forward passes, per-request results."""
 
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -31,22 +30,37 @@ def _call_all(batcher: Batcher, items: list) -> list:
 
 
 def test_concurrent_callers_share_batches_and_get_their_own_results():
-    calls = []
+    calls, running, release = [], threading.Event(), threading.Event()
 
     def run_batch(items):
         calls.append(list(items))
-        time.sleep(0.05)  # while one batch runs, the others queue up behind it
+        if len(calls) == 1:  # the first batch holds the model until the others wait behind it
+            running.set()
+            assert release.wait(30)
         return [item * 10 for item in items]
 
     batcher = Batcher(run_batch, max_batch=4)
-    results = _call_all(batcher, list(range(12)))
-    assert results == [item * 10 for item in range(12)]
+    results = {}
+
+    def call(item: int) -> None:
+        results[item] = batcher(item, timeout=30)
+
+    threads = [threading.Thread(target=call, args=(item,)) for item in range(12)]
+    threads[0].start()
+    assert running.wait(30)  # item 0 is in the model, alone: nothing waited for company
+    for thread in threads[1:]:
+        thread.start()
+    assert batcher.wait_until_waiting(11, timeout=30)  # the other 11 queue up behind it
+    release.set()
+    for thread in threads:
+        thread.join(30)
+    assert results == {item: item * 10 for item in range(12)}  # each caller its own result
     assert sorted(item for batch in calls for item in batch) == list(range(12))  # each once
-    assert max(len(batch) for batch in calls) > 1  # requests were batched …
-    assert max(len(batch) for batch in calls) <= 4  # … never beyond max_batch
-    assert len(calls) < 12
+    # whoever waits goes in the next batch, max_batch at a time: 1, then 4 + 4 + 3
+    assert [len(batch) for batch in calls] == batcher.batch_sizes == [1, 4, 4, 3]
     assert batcher(5) == 50  # a lone request runs at once, in a batch of one
     assert batcher.batch_sizes[-1] == 1
+    assert not batcher.wait_until_waiting(1, timeout=0.01)  # nothing is left waiting
 
 
 def test_an_item_error_reaches_only_its_caller_and_a_crash_reaches_the_whole_batch():

@@ -85,7 +85,7 @@ def test_the_colour_scales_run_as_their_legends_say():
         low, high = scale_ends(trace.colorscale)
         assert lightness(high) < lightness(low) - 50, name  # high values are drawn dark
         assert says in " ".join(legend.replace("<br>", " ").split()), name
-    similarity = plots.similarity_matrix(np.eye(3), ["a", "b", "c"])
+    similarity = plots.similarity_matrices([np.eye(3)], ["a", "b", "c"], ["full MGCMA"])
     low, high = scale_ends(similarity.layout.coloraxis.colorscale)
     assert hue(high) == pytest.approx(hue("#0000FF"), abs=40)  # high cosine: blue
     assert hue(low) == pytest.approx(hue("#FF0000"), abs=40)  # negative cosine: red

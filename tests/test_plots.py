@@ -46,8 +46,15 @@ def test_prediction_bars_fused_only_and_with_modalities():
 
     assert list(fig.data[0].marker.color) == [plots.EMOTION_COLORS[e] for e in EMOTIONS]
 
-    fig = plots.prediction_bars(PROBS, speech_probs=PROBS, text_probs=PROBS)
+    speech = {"neutral": 0.7, "happy": 0.1, "angry": 0.1, "sad": 0.1}
+    text = {"sad": 0.55, "happy": 0.05, "neutral": 0.25, "angry": 0.15}  # any key order
+    fig = plots.prediction_bars(PROBS, speech_probs=speech, text_probs=text)
     assert [trace.name for trace in fig.data] == ["fused (MGCMA)", "speech only", "text only"]
+    for trace, given in zip(fig.data, (PROBS, speech, text), strict=True):
+        assert list(trace.y) == list(EMOTIONS)  # every source on the same emotion rows
+        assert np.allclose(trace.x, [100 * given[e] for e in EMOTIONS])
+        assert list(trace.text) == [f"{100 * given[e]:.0f}%" for e in EMOTIONS]
+    assert "angry (60%)" in fig.layout.title.text  # the fused model's pick, not a head's
     # grouped: one colour per source (its legend swatch), a different one for each source
     colors = [trace.marker.color for trace in fig.data]
     assert all(isinstance(color, str) for color in colors) and len(set(colors)) == 3
@@ -58,6 +65,36 @@ def test_prediction_bars_rejects_mismatched_emotions():
         plots.prediction_bars(PROBS, speech_probs={"happy": 1.0})
     with pytest.raises(ValueError, match="non-empty dict"):
         plots.prediction_bars({})
+
+
+def test_variant_bars_show_each_checkpoints_probabilities_under_its_name():
+    rows = [  # what the Compare tab passes: one row per checkpoint
+        {"variant": "full", "label": "angry", **PROBS},
+        {"variant": "no_token", "label": "sad", "neutral": 0.1, "happy": 0.1, "angry": 0.3,
+         "sad": 0.5},
+        {"variant": "custom", "label": "happy", "neutral": 0.0, "happy": 1.0, "angry": 0.0,
+         "sad": 0.0},
+    ]  # fmt: skip
+    fig = plots.variant_bars(rows)
+    assert [trace.name for trace in fig.data] == list(EMOTIONS)  # one bar group per emotion
+    for trace in fig.data:
+        assert list(trace.x) == ["MGCMA (full)", "without token", "custom"]
+        assert np.allclose(trace.y, [100 * row[trace.name] for row in rows])
+        assert trace.marker.color == plots.EMOTION_COLORS[trace.name]
+    assert fig.layout.xaxis.title.text == "checkpoint"
+    assert fig.layout.yaxis.title.text == "probability (%)"
+    assert list(fig.layout.yaxis.range) == [0, 100]
+    with pytest.raises(ValueError, match="at least one row"):
+        plots.variant_bars([])
+
+
+def test_placeholder_says_why_and_draws_nothing():
+    fig = plots.placeholder("No words to align with the speech: type the transcript.")
+    assert len(fig.data) == 0
+    assert [a.text for a in fig.layout.annotations] == [
+        "No words to align with the speech: type the transcript."
+    ]
+    assert fig.layout.xaxis.visible is False and fig.layout.yaxis.visible is False
 
 
 # ----------------------------------------------------------------------------- spectrogram
@@ -146,6 +183,21 @@ def test_spectrogram_and_attention_share_one_time_span():
         assert x[0] - half <= 0.0 and x[-1] + half >= seconds, trace.name
     views = plots.two_views(*spectrogram, WORDS, duration=seconds)
     assert list(views.layout.xaxis.range) == [0.0, seconds]
+
+
+def test_two_views_lays_each_timed_word_on_its_span_over_the_spectrogram():
+    db, times = plots.spectrogram(_sine(300.0))
+    word_times = [(0.0, 0.1), None, (0.2, 0.4), (0.4, 0.6), (0.6, 0.9)]
+    fig = plots.two_views(db, times, WORDS, word_times, duration=1.0)
+    assert len(fig.data) == 1 and fig.data[0].name == "spectrogram"
+    assert np.allclose(fig.data[0].z, db) and np.allclose(fig.data[0].x, times)
+    boxes = [(shape.x0, shape.x1) for shape in fig.layout.shapes]
+    assert boxes == [span for span in word_times if span is not None]  # "am" has no timing
+    assert [a.text for a in fig.layout.annotations] == ["i", "so", "so", "happy"]
+    assert fig.layout.xaxis.title.text == "time (s)" and list(fig.layout.xaxis.range) == [0, 1]
+    assert "when it was spoken" in fig.layout.title.text
+    untimed = plots.two_views(db, times, WORDS)
+    assert not untimed.layout.shapes and "word timings unknown" in untimed.layout.title.text
 
 
 def test_token_heatmap_errors_say_what_to_pass():
@@ -314,29 +366,26 @@ def test_similarity_matrices_share_a_scale_and_mark_the_diagonal():
     assert fig.layout.coloraxis.cmax == pytest.approx(np.abs(first).max())
     assert list(fig.layout.xaxis.ticktext) == ["1 · angry", "2 · sad", "3 · happy"]
     assert len(fig.layout.shapes) == 2 * 3  # each diagonal cell, in each panel
-    single = plots.similarity_matrix(first, labels, title="batch")
-    assert len(single.data) == 1 and single.layout.yaxis.title.text == "speech"
+    assert [a.text for a in fig.layout.annotations] == ["MGCMA", "no instance loss"]
+    assert list(fig.layout.yaxis.ticktext) == ["1 · angry", "2 · sad", "3 · happy"]
+    assert fig.layout.yaxis.title.text == "speech" and fig.layout.xaxis.title.text == "text"
+    diagonal = [(s.x0 + s.x1) / 2 for s in fig.layout.shapes if s.xref == "x"]
+    assert diagonal == pytest.approx([0, 1, 2])  # the outlined cells are the diagonal
+    single = plots.similarity_matrices([first], labels, ["full MGCMA"], title="batch")
+    assert len(single.data) == 1 and np.allclose(single.data[0].z, first)
+    assert single.layout.title.text.startswith("batch")
 
 
 def test_similarity_matrix_validates():
     with pytest.raises(ValueError, match="must be a square"):
-        plots.similarity_matrix(np.zeros((2, 3)), ["a", "b"])
+        plots.similarity_matrices([np.zeros((2, 3))], ["a", "b"], ["x"])
     with pytest.raises(ValueError, match="but 3 labels were given"):
-        plots.similarity_matrix(np.zeros((2, 2)), ["a", "b", "c"])
+        plots.similarity_matrices([np.zeros((2, 2))], ["a", "b", "c"], ["x"])
     with pytest.raises(ValueError, match="one title per matrix"):
         plots.similarity_matrices([np.zeros((2, 2))], ["a", "b"], [])
 
 
-# ----------------------------------------------------------------------------- export
-
-
-def test_html_is_self_contained_and_png_is_optional(monkeypatch):
-    page = plots.to_html(plots.prediction_bars(PROBS))
-    assert "<html>" in page and page.rstrip().endswith("</html>")
-    assert "<script src=" not in page  # plotly.js is inline, so the page works offline
-    assert "Plotly.newPlot" in page
-    monkeypatch.setattr(plots.importlib.util, "find_spec", lambda name: None)
-    assert plots.to_png(plots.prediction_bars(PROBS)) is None
+# ----------------------------------------------------------------------------- imports
 
 
 def test_plots_import_only_arrays_and_plotting_libraries():
@@ -357,7 +406,6 @@ def test_plots_import_only_arrays_and_plotting_libraries():
         "__future__",
         "functools",
         "html",
-        "importlib.util",
         "collections.abc",
         "numpy",
         "plotly.graph_objects",

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pydantic
 import yaml
 
-from mgcma.config import ConfigError, MGCMAConfig, build_dataclass
+from mgcma.config import ConfigError, MGCMAConfig, build_dataclass, set_dotted
 
 
 @dataclass
@@ -76,6 +77,7 @@ class OptimSettings:
     max_steps: int = 0  # stop after this many optimiser steps (0: no limit); for smoke runs
 
 
+@pydantic.with_config(extra="forbid")  # in every section: build_dataclass refuses unknown keys
 @dataclass
 class Experiment:
     preset: str = "compact"
@@ -128,7 +130,8 @@ SELECT_ON = ("ua", "wa", "f1", "corpus_ua")
 
 
 def parse_value(text: str) -> Any:
-    """`--key=value` text → a plain value, read as YAML (so 3, 1e-3, true, [1, 2] work)."""
+    """`--key=value` text → a plain value, read as YAML 1.1 (3, 0.001, 1.0e-3, true, [1, 2]; but
+    1e-3 without its dot is the string "1e-3", which a number field refuses)."""
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as error:
@@ -144,7 +147,10 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
         key, sep, value = override.removeprefix("--").partition("=")
         if not sep:
             raise ConfigError(f"override {override!r} must look like --key=value")
-        _set_dotted(data, key, parse_value(value))
+        if key.startswith("model."):  # model overrides stay dotted: the model config checks them
+            data.setdefault("model", {})[key.removeprefix("model.")] = parse_value(value)
+        else:
+            set_dotted(data, key, parse_value(value), known_only=False)
     experiment = build_dataclass(Experiment, data, path.name)
     experiment.model_config()  # validates preset, variant and model overrides now
     if experiment.optim.select_on not in SELECT_ON:
@@ -176,16 +182,3 @@ def _merge(base: dict, update: dict) -> dict:
         else:
             merged[key] = value
     return merged
-
-
-def _set_dotted(data: dict, key: str, value: Any) -> None:
-    parts = key.split(".")
-    if parts[0] == "model":  # model overrides stay dotted: the model config checks them
-        data.setdefault("model", {})[".".join(parts[1:])] = value
-        return
-    node = data
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"unknown key {key!r}")
-    node[parts[-1]] = value

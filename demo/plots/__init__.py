@@ -13,18 +13,14 @@ Figures:
     two_views           the spectrogram with the words laid on their time spans
     instance_map        the utterance on the bank's 2-D map with its nearest neighbours (instance)
     distribution_view   speech and text Gaussians: ellipses and 1-D densities (distribution)
-    similarity_matrix   speech × text cosine similarities of a batch; several: similarity_matrices
+    similarity_matrices speech × text cosine similarities of a batch, one panel per model
     placeholder         an empty figure that says why nothing is drawn
-    to_html / to_png    offline HTML with plotly.js inline; PNG only when kaleido is installed
 
 Modules, one concept each: `common` (colours, template), `prediction`, `attention`, `instance`,
-`distribution`, `similarity`, `export`. Import the figures from here: `from demo import plots`.
+`distribution`, `similarity`. Import the figures from here: `from demo import plots`.
 """
 
 from __future__ import annotations
-
-# Kept as `plots.importlib` so that tests can stub `plots.importlib.util.find_spec` (no kaleido).
-import importlib.util  # noqa: F401
 
 from demo.plots.attention import (
     DIRECTIONS,
@@ -45,10 +41,9 @@ from demo.plots.common import (
     placeholder,
 )
 from demo.plots.distribution import ELLIPSE_MASS, distribution_view
-from demo.plots.export import to_html, to_png
 from demo.plots.instance import POINT_MEANINGS, instance_map
 from demo.plots.prediction import SOURCES, VARIANT_NAMES, prediction_bars, variant_bars
-from demo.plots.similarity import similarity_matrices, similarity_matrix
+from demo.plots.similarity import similarity_matrices
 
 __all__ = [
     "DIRECTIONS",
@@ -70,10 +65,7 @@ __all__ = [
     "placeholder",
     "prediction_bars",
     "similarity_matrices",
-    "similarity_matrix",
     "spectrogram",
-    "to_html",
-    "to_png",
     "token_heatmap",
     "two_views",
     "variant_bars",

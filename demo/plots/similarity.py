@@ -4,7 +4,6 @@ Shape letters: B batch size.
 
 Figures:
     similarity_matrices several (B, B) matrices side by side on one shared colour scale
-    similarity_matrix   one (B, B) matrix
 """
 
 from __future__ import annotations
@@ -132,17 +131,3 @@ def similarity_matrices(
         margin={"l": 90, "r": 30, "t": 100, "b": 80},
     )
     return fig
-
-
-def similarity_matrix(
-    matrix: np.ndarray,
-    labels: Sequence[str],
-    *,
-    title: str = "Instance level: speech × text cosine similarities in a batch",
-    row_name: str = "speech",
-    col_name: str = "text",
-) -> go.Figure:
-    """One (B, B) similarity matrix; see `similarity_matrices` for several side by side."""
-    return similarity_matrices(
-        [matrix], labels, [""], title=title, row_name=row_name, col_name=col_name
-    )
