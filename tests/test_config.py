@@ -137,5 +137,17 @@ def test_override_values_are_read_as_yaml():
     config = ROOT / "train" / "configs" / "compact.yaml"
     experiment = load_experiment(config, ["--optim.lr_new=1.0e-3", "--data.test_group=g2"])
     assert experiment.optim.lr_new == 0.001 and experiment.data.test_group == "g2"
-    with pytest.raises(ConfigError, match=r"optim\.lr_new must be a number, got '1e-3'"):
-        load_experiment(config, ["--optim.lr_new=1e-3"])  # YAML 1.1: a float needs its dot
+    # PyYAML's YAML 1.1 alone would read 1e-3 (no dot) as the string '1e-3'
+    for text, value in (("1e-3", 0.001), ("2E+2", 200.0), ("-5e-1", -0.5)):
+        assert load_experiment(config, [f"--optim.lr_new={text}"]).optim.lr_new == value
+    with pytest.raises(ConfigError, match=r"optim\.lr_new must be a number, got 'fast'"):
+        load_experiment(config, ["--optim.lr_new=fast"])
+    assert load_experiment(config, ["--data.test_group=g1e3"]).data.test_group == "g1e3"
+
+
+def test_scientific_notation_without_a_dot_reads_as_a_number_in_yaml_files(tmp_path):
+    config = tmp_path / "lr.yaml"
+    config.write_text(
+        f"base: {ROOT / 'train' / 'configs' / 'compact.yaml'}\noptim:\n  lr_new: 3e-4\n"
+    )
+    assert load_experiment(config).optim.lr_new == 0.0003

@@ -8,6 +8,7 @@ next to every run as `experiment.yaml`.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,11 +130,21 @@ class Experiment:
 SELECT_ON = ("ua", "wa", "f1", "corpus_ua")
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML with YAML 1.2's floats: PyYAML's 1.1 rules read ``1e-3`` (no dot) as a string."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+
 def parse_value(text: str) -> Any:
-    """`--key=value` text → a plain value, read as YAML 1.1 (3, 0.001, 1.0e-3, true, [1, 2]; but
-    1e-3 without its dot is the string "1e-3", which a number field refuses)."""
+    """`--key=value` text → a plain value, read as YAML (3, 0.001, 1e-3, true, [1, 2])."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 — a SafeLoader: plain values only
     except yaml.YAMLError as error:
         raise ConfigError(f"cannot read value {text!r}: {error}") from error
 
@@ -163,7 +174,7 @@ def _read_yaml(path: Path, seen: tuple = ()) -> dict:
     if path.resolve() in seen:
         raise ConfigError(f"{path}: `base` files include each other")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), Loader=_Loader) or {}  # noqa: S506 — SafeLoader
     except (OSError, yaml.YAMLError) as error:
         raise ConfigError(f"cannot read experiment {path}: {error}") from error
     if not isinstance(data, dict):
