@@ -133,7 +133,7 @@ class Explorer:
             if self.examples:
                 speech = load_audio(self.examples[0].audio)
             else:
-                speech = load_audio(np.zeros(SAMPLE_RATE, np.float32), SAMPLE_RATE)
+                speech = load_audio((SAMPLE_RATE, np.zeros(SAMPLE_RATE, np.float32)))
             self.transcribe(speech, self.settings.whisper)
         except Exception as error:  # noqa: BLE001 - the first request will say what is wrong
             log.warning("Whisper warm-up failed: %s", error)

@@ -2,11 +2,13 @@
 
 >>> import mgcma
 >>> model = mgcma.load_model("assets/checkpoints/whisper_minilm")
->>> analysis = mgcma.Analyzer(model).analyze(waveform, 16000, "I can't believe you did that")
+>>> audio = mgcma.load_audio("clip.wav")  # decoded once: 16-kHz mono float32
+>>> analysis = mgcma.Analyzer(model).analyze(audio, text="I can't believe you did that")
 >>> analysis.label, analysis.probs  # and every artifact the app draws
 """
 
 from mgcma.analysis import Analysis, Analyzer
+from mgcma.audio import Audio, load_audio
 from mgcma.bank import ReferenceBank
 from mgcma.checkpoint import CheckpointError, load_model
 from mgcma.config import MGCMAConfig
@@ -20,6 +22,8 @@ __all__ = [
     "MGCMAConfig",
     "Analysis",
     "Analyzer",
+    "Audio",
+    "load_audio",
     "ReferenceBank",
     "CheckpointError",
     "load_model",

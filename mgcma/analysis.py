@@ -1,9 +1,13 @@
 """Everything the app draws about one utterance, as plain numpy and Python values.
 
-`Analyzer(model, bank).analyze(waveform, sample_rate, text)` runs the model once with attention
-on and returns an `Analysis`: prediction, per-modality predictions, word-level cross-attention on
-a time axis, both Gaussians with their W2 distance and overlap, and the embeddings. Plots are
-built from an `Analysis`, never from the model.
+`Analyzer(model, bank).analyze(audio, text=text)` runs the model once with attention on and
+returns an `Analysis`: prediction, per-modality predictions, word-level cross-attention on a time
+axis, both Gaussians with their W2 distance and overlap, and the embeddings. Plots are built from
+an `Analysis`, never from the model.
+
+The Analyzer takes decoded audio only: an `mgcma.audio.Audio` from `mgcma.load_audio`, or its
+samples, (N,) float32 mono at 16 kHz. It never decodes, resamples or cuts; anything else is
+refused with a message that says to decode it first (`mgcma.audio.decoded_samples`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import torch
 
-from mgcma.audio import Audio, load_audio
+from mgcma.audio import Audio, decoded_samples
 from mgcma.batch import pad_waveforms
 from mgcma.constants import SAMPLE_RATE
 from mgcma.model import MGCMA
@@ -120,7 +124,7 @@ class Analyzer:
 
     def analyze(
         self,
-        waveform: np.ndarray | Audio,
+        audio: Audio | np.ndarray,
         sample_rate: int = SAMPLE_RATE,
         text: str = "",
         words: Sequence[dict] | None = None,
@@ -129,17 +133,18 @@ class Analyzer:
 
         Parameters
         ----------
-        waveform : (N,) or (N, C) samples of any dtype, or an `mgcma.audio.Audio`
-        sample_rate : of `waveform`; resampled to 16 kHz as needed
+        audio : decoded audio: an `mgcma.audio.Audio` (its truncation notice becomes a note), or
+            its samples, (N,) float32 mono at 16 kHz; decode anything else with `mgcma.load_audio`
+        sample_rate : 16 000, the only rate accepted (another is an error, not a resampling)
         text : the transcript (ignored by a speech-only model)
         words : known word timings `[{"word", "start", "end"}, …]` (Whisper's or the truth)
         """
-        return self.analyze_many([(waveform, sample_rate, text, words)])[0]
+        return self.analyze_many([(audio, sample_rate, text, words)])[0]
 
     def analyze_many(
         self, items: Sequence[tuple], batch_size: int = 8, errors: str = "raise"
     ) -> list[Analysis]:
-        """Analyse `(waveform, sample_rate, text[, words])` tuples in padded batches.
+        """Analyse `(audio, sample_rate, text[, words])` tuples in padded batches.
 
         errors : "raise" stops at the first bad item; "return" puts the item's exception in its
             place and analyses the rest (a server batching several users' requests must not fail
@@ -178,20 +183,20 @@ class Analyzer:
         except Exception as error:  # noqa: BLE001 - returned to the caller of this one item
             return error
 
-    def _prepare(self, waveform, sample_rate=SAMPLE_RATE, text="", words=None) -> dict:
-        audio = waveform if isinstance(waveform, Audio) else load_audio(waveform, sample_rate)
-        notes = [audio.notice] if audio.notice else []
+    def _prepare(self, audio, sample_rate=SAMPLE_RATE, text="", words=None) -> dict:
+        samples = decoded_samples(audio, sample_rate)  # (N,) at 16 kHz: checked, not converted
+        notes = [audio.notice] if isinstance(audio, Audio) and audio.notice else []
         text = " ".join(str(text or "").split())  # collapse whitespace and newlines
         if self.model.config.uses_text and not text:
             notes.append(NO_TRANSCRIPT)  # the text encoder still runs: on [CLS] [SEP] alone
-        return {"audio": audio, "text": text, "words": words, "notes": notes}
+        return {"samples": samples, "text": text, "words": words, "notes": notes}
 
     @torch.inference_mode()
     def _run(self, batch: list[dict]) -> list[Analysis]:
         model = self.model
         inputs: dict = {}
         if model.config.uses_speech:
-            speech, speech_mask = pad_waveforms([item["audio"].samples for item in batch])
+            speech, speech_mask = pad_waveforms([item["samples"] for item in batch])  # (B, N)
             inputs.update(speech=speech.to(self.device), speech_mask=speech_mask.to(self.device))
         encoded = None
         if model.config.uses_text:
@@ -220,7 +225,7 @@ class Analyzer:
             label=max(probs, key=probs.get),
             probs=probs,
             transcript=item["text"],
-            duration=item["audio"].seconds,
+            duration=len(item["samples"]) / SAMPLE_RATE,
             frame_times=np.zeros(0, dtype=np.float32),
             fused_embedding=_numpy(output.fused[row]),
             variant=config.variant,
