@@ -19,9 +19,11 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import torch
 
+from mgcma.alignment import w2_squared
 from mgcma.audio import Audio, decoded_samples
-from mgcma.batch import pad_waveforms
+from mgcma.batch import pad_waveforms, tokenize_texts
 from mgcma.constants import SAMPLE_RATE
+from mgcma.losses import w2_similarity
 from mgcma.model import MGCMA
 from mgcma.words import align_word_times, merge_attention, split_words, token_word_index
 
@@ -200,18 +202,13 @@ class Analyzer:
             inputs.update(speech=speech.to(self.device), speech_mask=speech_mask.to(self.device))
         encoded = None
         if model.config.uses_text:
-            encoded = model.tokenizer(
-                [item["text"] for item in batch],
-                padding=True,
-                truncation=True,
-                max_length=model.config.text.max_tokens,
-                return_offsets_mapping=True,
-                return_special_tokens_mask=True,
-                return_tensors="pt",
+            texts = [item["text"] for item in batch]
+            encoded = tokenize_texts(
+                model.tokenizer, texts, model.config.text.max_tokens, with_offsets=True
             )
             inputs.update(
                 input_ids=encoded["input_ids"].to(self.device),
-                text_mask=encoded["attention_mask"].bool().to(self.device),
+                text_mask=encoded["text_mask"].to(self.device),
             )
         output = model(**inputs, return_attention=True)
         return [self._unpack(output, encoded, row, item) for row, item in enumerate(batch)]
@@ -256,10 +253,10 @@ class Analyzer:
 
 
 def _fill_words(analysis, output, encoded, row, num_frames, tokenizer, item) -> None:
-    num_tokens = int(encoded["attention_mask"][row].sum())
+    num_tokens = int(encoded["text_mask"][row].sum())
     ids = encoded["input_ids"][row, :num_tokens].tolist()
     offsets = encoded["offset_mapping"][row, :num_tokens].tolist()
-    special = encoded["special_tokens_mask"][row, :num_tokens].bool().tolist()  # [UNK] is a word
+    special = encoded["special_tokens_mask"][row, :num_tokens].tolist()  # [UNK] is a word
     spans = split_words(item["text"])
     token_word = token_word_index(offsets, special, spans)
     covered = sorted({w for w in token_word if w >= 0})
@@ -315,11 +312,11 @@ def known_word_share(
 
 
 def _fill_distribution(analysis, output, row, alignment) -> None:
-    speech_mu = output.speech_mu[row].double()
+    speech_mu = output.speech_mu[row].double()  # (g,), in double: W2 sums g squares
     text_mu = output.text_mu[row].double()
     speech_sigma = output.speech_log_sigma[row].double().exp()
     text_sigma = output.text_log_sigma[row].double().exp()
-    w2 = float((speech_mu - text_mu).pow(2).sum() + (speech_sigma - text_sigma).pow(2).sum())
+    w2 = float(w2_squared(speech_mu[None], speech_sigma[None], text_mu[None], text_sigma[None]))
     variance = (speech_sigma**2 + text_sigma**2) / 2  # (g,)
     distance = (speech_mu - text_mu).pow(2).div(variance).sum() / 8 + 0.5 * torch.log(
         variance / (speech_sigma * text_sigma)
@@ -327,7 +324,7 @@ def _fill_distribution(analysis, output, row, alignment) -> None:
     analysis.speech_mu, analysis.text_mu = _numpy(speech_mu), _numpy(text_mu)
     analysis.speech_sigma, analysis.text_sigma = _numpy(speech_sigma), _numpy(text_sigma)
     analysis.w2_distance = w2
-    analysis.similarity = -alignment.w2_scale * w2 + alignment.w2_shift
+    analysis.similarity = w2_similarity(w2, alignment.w2_scale, alignment.w2_shift)
     analysis.bhattacharyya = float(torch.exp(-distance))
     analysis.overlap = float(torch.exp(-distance / speech_mu.numel()))
 
