@@ -72,7 +72,8 @@ class Analysis:
     text_pooled: np.ndarray | None = None  # (d,)
     known_word_share: float | None = None  # words the text encoder reads as one known token
     notes: list[str] = field(default_factory=list)  # plain-language notices for the user
-    neighbours: list[dict] | None = None  # filled by a reference bank
+    neighbours: list[dict] | None = None  # filled by a reference bank: nearest fused embeddings
+    speech_neighbours: list[dict] | None = None  # the same search on the speech embedding
     map_position: dict | None = None  # {"speech": [x, y], "text": …, "fused": …}
     percentiles: dict | None = None  # {"w2_distance": 37.5, …} among the bank's matched pairs
 
