@@ -13,8 +13,9 @@ import pytest
 from colour_science import hue, lightness, scale_ends
 
 from demo.callbacks import Callbacks, head_choices
+from demo.downloads import write_html, write_json
 from demo.plots import MODALITY_COLORS, VARIANT_NAMES
-from demo.service import MAP_SPACES, write_html, write_json
+from demo.views import MAP_SPACES
 from demo.walkthrough import TITLES, Walkthrough, own_words_first
 
 THIS_CLIP = "(this very clip: it is in the bank)"
@@ -57,12 +58,20 @@ def test_compare_runs_the_input_through_each_shipped_checkpoint(explorer):
         assert line[2:] == pytest.approx([100 * row[e] for e in explorer.model.emotions], abs=0.05)
 
 
-def test_both_maps_and_the_downloads(explorer, tmp_path):
+def _asked_twice(*args, **kwargs):
+    raise AssertionError("the bank was asked again for what the request already has")
+
+
+def test_both_maps_and_the_downloads(explorer, tmp_path, monkeypatch):
     example = explorer.examples[1]
     analysis, clip = explorer.analyze(example.audio, example.text)
     assert analysis.word_times is not None  # an example's true timings are found by its name
+    # the Analyzer's one search filled the neighbours; the views search and project nothing
+    for name in ("search", "nearest", "place", "projected_means"):
+        monkeypatch.setattr(explorer.bank, name, _asked_twice)
+    assert explorer.views.distribution_figure(analysis) is not None
     for space in MAP_SPACES:
-        figure, rows = explorer.instance_view(analysis, space)
+        figure, rows = explorer.views.instance_view(analysis, space)
         assert figure is not None and rows and len(rows[0]) == 4
         # the example is one of the bank's utterances: its nearest neighbour is itself, said so
         assert rows[0][2] == 0 and rows[0][0] == f"{example.text} {THIS_CLIP}"
@@ -70,7 +79,7 @@ def test_both_maps_and_the_downloads(explorer, tmp_path):
         assert sum(row[2] == 0 for row in rows) == 1
     document = json.loads(open(write_json(analysis)).read())
     assert document["label"] == analysis.label
-    page = open(write_html(explorer.figures(analysis, clip))).read()
+    page = open(write_html(explorer.views.figures(analysis, clip))).read()
     assert page.count("plotly.js") >= 1 and page.count('class="plotly-graph-div"') == 4
 
 
