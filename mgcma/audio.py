@@ -32,7 +32,7 @@ from mgcma.constants import MAX_SAMPLES, MAX_SECONDS, SAMPLE_RATE
 MIN_SECONDS = 0.05  # the speech encoder needs at least one 25-ms window; 50 ms leaves margin
 MIN_SAMPLE_RATE = 1_000
 MAX_SAMPLE_RATE = 384_000
-MAX_CHANNELS = 32  # a 2-D array is (N, C); more "channels" than this is a (C, N) array
+MAX_CHANNELS = 32  # a 2-D array is (N, C), never guessed; more columns is refused (a (C, N)?)
 SILENCE_DBFS = -55.0  # RMS below this is room noise at most: no speech to hear or transcribe
 FFMPEG_TIMEOUT_S = 120  # a decode that takes longer than this is treated as a failure
 # torchaudio's sinc kernel has (to/g) × (from/g) entries (g = gcd); an odd rate such as 44_101 Hz
@@ -256,7 +256,11 @@ def load_audio(
         On every failure: missing, empty or undecodable file; bad rate, dtype or shape; NaN or
         infinite samples; shorter than MIN_SECONDS; longer than max_seconds with "error".
     """
-    _check_limit_arguments(max_seconds, on_too_long)
+    if on_too_long not in ON_TOO_LONG or not MIN_SECONDS <= max_seconds < math.inf:
+        raise AudioError(
+            f"on_too_long must be one of {ON_TOO_LONG} (got {on_too_long!r}) and max_seconds "
+            f"a number of at least {MIN_SECONDS} s (got {max_seconds!r})."
+        )
     if isinstance(source, tuple):
         decoded = _from_tuple(source, max_seconds, on_too_long)
     elif isinstance(source, bytes | bytearray):
@@ -274,13 +278,6 @@ def load_audio(
             "or a (sample_rate, samples) tuple."
         )
     return _finish(decoded, max_seconds)
-
-
-def _check_limit_arguments(max_seconds: float, on_too_long: str) -> None:
-    if on_too_long not in ON_TOO_LONG:
-        raise AudioError(f"on_too_long must be one of {ON_TOO_LONG}, got {on_too_long!r}.")
-    if not MIN_SECONDS <= max_seconds < math.inf:
-        raise AudioError(f"max_seconds must be at least {MIN_SECONDS} s, got {max_seconds!r}.")
 
 
 def _frames_to_keep(
@@ -415,13 +412,12 @@ def _run(command: list[str]) -> bytes:
 
 def _describe_content(head: bytes) -> str:
     """A short guess at what undecodable bytes are, for the error message."""
-    if head.startswith(b"\x89PNG"):
-        return "it looks like a PNG image"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "it looks like a JPEG image"
+    for signature, kind in ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image")):
+        if head.startswith(signature):
+            return f"it looks like {kind}"
     if head.startswith(b"%PDF"):
         return "it looks like a PDF document"
-    if head.startswith(b"RIFF") or head.startswith(b"RIFX"):
+    if head.startswith((b"RIFF", b"RIFX")):
         return f"its WAV header is truncated or damaged ({len(head)} bytes read)"
     try:
         text = head.decode("utf-8")
