@@ -5,8 +5,8 @@
 
 Environment variables give the same settings (a Hugging Face Space sets GRADIO_SERVER_NAME and
 GRADIO_SERVER_PORT): MGCMA_CHECKPOINT, MGCMA_WHISPER, MGCMA_BANK, MGCMA_EXAMPLES, and for the
-queue MGCMA_QUEUE_SIZE and MGCMA_CONCURRENCY. Layout first, then wiring; the work lives in
-demo/service.py and the figures in demo/plots/.
+queue MGCMA_QUEUE_SIZE and MGCMA_CONCURRENCY; all are read in demo/settings.py. Layout first,
+then wiring; the work lives in demo/service.py and the figures in demo/views.py and demo/plots/.
 """
 
 from __future__ import annotations
@@ -24,16 +24,20 @@ import gradio as gr  # noqa: E402
 from demo import texts  # noqa: E402
 from demo.api_json import plain_json  # noqa: E402
 from demo.callbacks import Callbacks, compare_headers, head_choices  # noqa: E402
-from demo.service import MAP_SPACES, MAX_BATCH, Explorer, Settings, whisper_choices  # noqa: E402
+from demo.service import Explorer  # noqa: E402
+from demo.settings import Settings  # noqa: E402
+from demo.transcription import whisper_choices  # noqa: E402
+from demo.views import MAP_SPACES  # noqa: E402
 
 MAX_UPLOAD = "20mb"  # a 30-s WAV at 48 kHz stereo is 11 MB
+SETTINGS = Settings.from_env()  # the defaults and the environment; the command line overrides
 # Waiting requests beyond QUEUE_SIZE are refused at once with HTTP 503: the browser shows "This
 # application is currently busy. Please try again.", gradio_client raises QueueError("Queue is
 # full! Please try again."). Both texts are Gradio's own; neither can be set from the app.
-QUEUE_SIZE = int(os.environ.get("MGCMA_QUEUE_SIZE", "32"))
-CONCURRENCY = int(os.environ.get("MGCMA_CONCURRENCY", "2"))  # analyses at once: one per core
+QUEUE_SIZE = SETTINGS.queue_size
+CONCURRENCY = SETTINGS.concurrency  # analyses at once: one per core
 # API requests only wait on the shared batcher (demo/batcher.py): let a whole batch in at once
-API_CONCURRENCY = max(CONCURRENCY, MAX_BATCH)
+API_CONCURRENCY = max(CONCURRENCY, SETTINGS.max_batch)
 
 
 def build(explorer: Explorer) -> gr.Blocks:
@@ -188,19 +192,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="MGCMA Explorer (Gradio app)")
     parser.add_argument("--checkpoint", default=None, help="checkpoint directory or Hub id")
     parser.add_argument("--whisper", default=None, help="tiny, base, small or a local .pt path")
-    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
-    parser.add_argument(
-        "--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
-    )
-    parser.add_argument(
-        "--share", action="store_true", default=os.environ.get("MGCMA_SHARE", "") == "1"
-    )
+    parser.add_argument("--host", default=SETTINGS.host)
+    parser.add_argument("--port", type=int, default=SETTINGS.port)
+    parser.add_argument("--share", action="store_true", default=SETTINGS.share)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    explorer = Explorer(Settings.from_env(checkpoint=args.checkpoint, whisper=args.whisper))
+    explorer = Explorer(SETTINGS.override(checkpoint=args.checkpoint, whisper=args.whisper))
     demo = build(explorer)
     demo.launch(
         server_name=args.host,

@@ -14,7 +14,8 @@ import logging
 import gradio as gr
 
 from demo import plots
-from demo.service import Explorer, UserFacingError, write_html, write_json
+from demo.downloads import write_html, write_json
+from demo.service import Explorer, UserFacingError
 from demo.walkthrough import Walkthrough
 
 log = logging.getLogger("mgcma.app")
@@ -72,17 +73,15 @@ class Callbacks:
 
     @user_errors
     def analyze(self, audio, transcript, whisper, head, direction, space, state):
-        explorer = self.explorer
+        explorer, views = self.explorer, self.explorer.views
         state = state or {}
         # Whisper's timings from the Transcribe button, if they belong to this very clip
         words = state.get("words") if state.get("audio") == audio else None
         analysis, clip = explorer.analyze(audio, transcript, words=words, whisper=whisper)
-        prediction = plots.prediction_bars(
-            analysis.probs, analysis.speech_probs, analysis.text_probs
-        )
-        token = explorer.token_figure(analysis, clip, _head(head), direction)
-        instance, neighbours = explorer.instance_view(analysis, space)
-        distribution = explorer.distribution_figure(analysis)
+        prediction = views.prediction_figure(analysis)
+        token = views.token_figure(analysis, clip, _head(head), direction)
+        instance, neighbours = views.instance_view(analysis, space)
+        distribution = views.distribution_figure(analysis)
         state = {"analysis": analysis, "clip": clip, "words": words, "audio": audio}
         notes = _notes(analysis)
         return (
@@ -102,7 +101,7 @@ class Callbacks:
     def redraw_instance(self, state, space):
         if not state or "analysis" not in state:
             return None, []
-        return self.explorer.instance_view(state["analysis"], space)
+        return self.explorer.views.instance_view(state["analysis"], space)
 
     @user_errors
     def transcribe(self, audio, whisper):
@@ -124,14 +123,15 @@ class Callbacks:
     def redraw_tokens(self, state, head, direction):
         if not state or "analysis" not in state:
             return None
-        return self.explorer.token_figure(state["analysis"], state["clip"], _head(head), direction)
+        views = self.explorer.views
+        return views.token_figure(state["analysis"], state["clip"], _head(head), direction)
 
     @user_errors
     def figures_html(self, state):
         if not state or "analysis" not in state:
             raise UserFacingError("Analyse a clip first.")
         analysis, clip = state["analysis"], state["clip"]
-        return write_html(self.explorer.figures(analysis, clip))
+        return write_html(self.explorer.views.figures(analysis, clip))
 
     @user_errors
     def compare(self, audio, transcript):

@@ -33,3 +33,11 @@ def load_examples(directory: str | Path) -> list[Example]:
                 Example(**{k: row[k] for k in Example.__dataclass_fields__ if k in row})
             )
     return examples
+
+
+def find_example(examples: list[Example], audio) -> Example | None:
+    """The shipped example `audio` is (matched by file name: Gradio keeps it), or None."""
+    if not isinstance(audio, str):
+        return None
+    name = Path(audio).name
+    return next((e for e in examples if Path(e.audio).name == name), None)

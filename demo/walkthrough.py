@@ -8,7 +8,8 @@ import gradio as gr
 import numpy as np
 
 from demo import plots, texts
-from demo.service import Example, Explorer
+from demo.examples import Example
+from demo.service import Explorer
 
 TITLES = [title for title, _ in texts.STEPS]
 
@@ -118,17 +119,17 @@ class Walkthrough:
         return text, example.audio, transcript, figure
 
     def _figure(self, index: int, analysis, clip):
-        explorer = self.explorer
+        views = self.explorer.views
         if index == 0:
             db, times = plots.spectrogram(clip.samples)
             return plots.two_views(
                 db, times, analysis.words, analysis.word_times, duration=clip.seconds
             )
         if index == 1:
-            return explorer.distribution_figure(analysis)
+            return views.distribution_figure(analysis)
         if index == 3:
-            return explorer.token_figure(analysis, clip)
-        return plots.prediction_bars(analysis.probs, analysis.speech_probs, analysis.text_probs)
+            return views.token_figure(analysis, clip)
+        return views.prediction_figure(analysis)
 
     def _similarities(self):
         """Speech × text cosine for the examples, full model beside the no-instance model:

@@ -2,7 +2,8 @@
 
 >>> import mgcma
 >>> model = mgcma.load_model("assets/checkpoints/whisper_minilm")
->>> analysis = mgcma.Analyzer(model).analyze(waveform, 16000, "I can't believe you did that")
+>>> audio = mgcma.load_audio("clip.wav")  # decoded once: 16-kHz mono float32
+>>> analysis = mgcma.Analyzer(model).analyze(audio, text="I can't believe you did that")
 >>> analysis.label, analysis.probs  # and every artifact the app draws
 
 A new model for training: ``mgcma.build_model(mgcma.MGCMAConfig.preset("whisper_minilm"))``
@@ -10,6 +11,7 @@ A new model for training: ``mgcma.build_model(mgcma.MGCMAConfig.preset("whisper_
 """
 
 from mgcma.analysis import Analysis, Analyzer
+from mgcma.audio import Audio, load_audio
 from mgcma.bank import ReferenceBank
 from mgcma.checkpoint import CheckpointError, build_model, load_model, save_model
 from mgcma.config import MGCMAConfig
@@ -23,6 +25,8 @@ __all__ = [
     "MGCMAConfig",
     "Analysis",
     "Analyzer",
+    "Audio",
+    "load_audio",
     "ReferenceBank",
     "CheckpointError",
     "build_model",

@@ -1,9 +1,13 @@
 """Everything the app draws about one utterance, as plain numpy and Python values.
 
-`Analyzer(model, bank).analyze(waveform, sample_rate, text)` runs the model once with attention
-on and returns an `Analysis`: prediction, per-modality predictions, word-level cross-attention on
-a time axis, both Gaussians with their W2 distance and overlap, and the embeddings. Plots are
-built from an `Analysis`, never from the model.
+`Analyzer(model, bank).analyze(audio, text=text)` runs the model once with attention on and
+returns an `Analysis`: prediction, per-modality predictions, word-level cross-attention on a time
+axis, both Gaussians with their W2 distance and overlap, and the embeddings. Plots are built from
+an `Analysis`, never from the model.
+
+The Analyzer takes decoded audio only: an `mgcma.audio.Audio` from `mgcma.load_audio`, or its
+samples, (N,) float32 mono at 16 kHz. It never decodes, resamples or cuts; anything else is
+refused with a message that says to decode it first (`mgcma.audio.decoded_samples`).
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import torch
 
-from mgcma.audio import Audio, load_audio
-from mgcma.batch import pad_waveforms
+from mgcma.alignment import w2_squared
+from mgcma.audio import Audio, decoded_samples
+from mgcma.batch import pad_waveforms, tokenize_texts
 from mgcma.constants import SAMPLE_RATE
+from mgcma.losses import w2_similarity
 from mgcma.model import MGCMA
 from mgcma.words import align_word_times, merge_attention, split_words, token_word_index
 
@@ -66,7 +72,8 @@ class Analysis:
     text_pooled: np.ndarray | None = None  # (d,)
     known_word_share: float | None = None  # words the text encoder reads as one known token
     notes: list[str] = field(default_factory=list)  # plain-language notices for the user
-    neighbours: list[dict] | None = None  # filled by a reference bank
+    neighbours: list[dict] | None = None  # filled by a reference bank: nearest fused embeddings
+    speech_neighbours: list[dict] | None = None  # the same search on the speech embedding
     map_position: dict | None = None  # {"speech": [x, y], "text": …, "fused": …}
     percentiles: dict | None = None  # {"w2_distance": 37.5, …} among the bank's matched pairs
 
@@ -120,7 +127,7 @@ class Analyzer:
 
     def analyze(
         self,
-        waveform: np.ndarray | Audio,
+        audio: Audio | np.ndarray,
         sample_rate: int = SAMPLE_RATE,
         text: str = "",
         words: Sequence[dict] | None = None,
@@ -129,17 +136,18 @@ class Analyzer:
 
         Parameters
         ----------
-        waveform : (N,) or (N, C) samples of any dtype, or an `mgcma.audio.Audio`
-        sample_rate : of `waveform`; resampled to 16 kHz as needed
+        audio : decoded audio: an `mgcma.audio.Audio` (its truncation notice becomes a note), or
+            its samples, (N,) float32 mono at 16 kHz; decode anything else with `mgcma.load_audio`
+        sample_rate : 16 000, the only rate accepted (another is an error, not a resampling)
         text : the transcript (ignored by a speech-only model)
         words : known word timings `[{"word", "start", "end"}, …]` (Whisper's or the truth)
         """
-        return self.analyze_many([(waveform, sample_rate, text, words)])[0]
+        return self.analyze_many([(audio, sample_rate, text, words)])[0]
 
     def analyze_many(
         self, items: Sequence[tuple], batch_size: int = 8, errors: str = "raise"
     ) -> list[Analysis]:
-        """Analyse `(waveform, sample_rate, text[, words])` tuples in padded batches.
+        """Analyse `(audio, sample_rate, text[, words])` tuples in padded batches.
 
         errors : "raise" stops at the first bad item; "return" puts the item's exception in its
             place and analyses the rest (a server batching several users' requests must not fail
@@ -178,35 +186,30 @@ class Analyzer:
         except Exception as error:  # noqa: BLE001 - returned to the caller of this one item
             return error
 
-    def _prepare(self, waveform, sample_rate=SAMPLE_RATE, text="", words=None) -> dict:
-        audio = waveform if isinstance(waveform, Audio) else load_audio(waveform, sample_rate)
-        notes = [audio.notice] if audio.notice else []
+    def _prepare(self, audio, sample_rate=SAMPLE_RATE, text="", words=None) -> dict:
+        samples = decoded_samples(audio, sample_rate)  # (N,) at 16 kHz: checked, not converted
+        notes = [audio.notice] if isinstance(audio, Audio) and audio.notice else []
         text = " ".join(str(text or "").split())  # collapse whitespace and newlines
         if self.model.config.uses_text and not text:
             notes.append(NO_TRANSCRIPT)  # the text encoder still runs: on [CLS] [SEP] alone
-        return {"audio": audio, "text": text, "words": words, "notes": notes}
+        return {"samples": samples, "text": text, "words": words, "notes": notes}
 
     @torch.inference_mode()
     def _run(self, batch: list[dict]) -> list[Analysis]:
         model = self.model
         inputs: dict = {}
         if model.config.uses_speech:
-            speech, speech_mask = pad_waveforms([item["audio"].samples for item in batch])
+            speech, speech_mask = pad_waveforms([item["samples"] for item in batch])  # (B, N)
             inputs.update(speech=speech.to(self.device), speech_mask=speech_mask.to(self.device))
         encoded = None
         if model.config.uses_text:
-            encoded = model.tokenizer(
-                [item["text"] for item in batch],
-                padding=True,
-                truncation=True,
-                max_length=model.config.text.max_tokens,
-                return_offsets_mapping=True,
-                return_special_tokens_mask=True,
-                return_tensors="pt",
+            texts = [item["text"] for item in batch]
+            encoded = tokenize_texts(
+                model.tokenizer, texts, model.config.text.max_tokens, with_offsets=True
             )
             inputs.update(
                 input_ids=encoded["input_ids"].to(self.device),
-                text_mask=encoded["attention_mask"].bool().to(self.device),
+                text_mask=encoded["text_mask"].to(self.device),
             )
         output = model(**inputs, return_attention=True)
         return [self._unpack(output, encoded, row, item) for row, item in enumerate(batch)]
@@ -220,7 +223,7 @@ class Analyzer:
             label=max(probs, key=probs.get),
             probs=probs,
             transcript=item["text"],
-            duration=item["audio"].seconds,
+            duration=len(item["samples"]) / SAMPLE_RATE,
             frame_times=np.zeros(0, dtype=np.float32),
             fused_embedding=_numpy(output.fused[row]),
             variant=config.variant,
@@ -251,10 +254,10 @@ class Analyzer:
 
 
 def _fill_words(analysis, output, encoded, row, num_frames, tokenizer, item) -> None:
-    num_tokens = int(encoded["attention_mask"][row].sum())
+    num_tokens = int(encoded["text_mask"][row].sum())
     ids = encoded["input_ids"][row, :num_tokens].tolist()
     offsets = encoded["offset_mapping"][row, :num_tokens].tolist()
-    special = encoded["special_tokens_mask"][row, :num_tokens].bool().tolist()  # [UNK] is a word
+    special = encoded["special_tokens_mask"][row, :num_tokens].tolist()  # [UNK] is a word
     spans = split_words(item["text"])
     token_word = token_word_index(offsets, special, spans)
     covered = sorted({w for w in token_word if w >= 0})
@@ -310,11 +313,11 @@ def known_word_share(
 
 
 def _fill_distribution(analysis, output, row, alignment) -> None:
-    speech_mu = output.speech_mu[row].double()
+    speech_mu = output.speech_mu[row].double()  # (g,), in double: W2 sums g squares
     text_mu = output.text_mu[row].double()
     speech_sigma = output.speech_log_sigma[row].double().exp()
     text_sigma = output.text_log_sigma[row].double().exp()
-    w2 = float((speech_mu - text_mu).pow(2).sum() + (speech_sigma - text_sigma).pow(2).sum())
+    w2 = float(w2_squared(speech_mu[None], speech_sigma[None], text_mu[None], text_sigma[None]))
     variance = (speech_sigma**2 + text_sigma**2) / 2  # (g,)
     distance = (speech_mu - text_mu).pow(2).div(variance).sum() / 8 + 0.5 * torch.log(
         variance / (speech_sigma * text_sigma)
@@ -322,7 +325,7 @@ def _fill_distribution(analysis, output, row, alignment) -> None:
     analysis.speech_mu, analysis.text_mu = _numpy(speech_mu), _numpy(text_mu)
     analysis.speech_sigma, analysis.text_sigma = _numpy(speech_sigma), _numpy(text_sigma)
     analysis.w2_distance = w2
-    analysis.similarity = -alignment.w2_scale * w2 + alignment.w2_shift
+    analysis.similarity = w2_similarity(w2, alignment.w2_scale, alignment.w2_shift)
     analysis.bhattacharyya = float(torch.exp(-distance))
     analysis.overlap = float(torch.exp(-distance / speech_mu.numel()))
 

@@ -36,11 +36,10 @@ import torch
 import whisper
 from whisper.tokenizer import LANGUAGES, TO_LANGUAGE_CODE
 
-from mgcma.audio import rms_dbfs
+from mgcma.audio import SILENCE_DBFS, rms_dbfs  # below SILENCE_DBFS Whisper would hallucinate
 from mgcma.constants import SAMPLE_RATE
 from mgcma.whisper_backbone import load_whisper
 
-SILENCE_DBFS = -55.0  # RMS below this is room noise at most; Whisper would only hallucinate
 # Whisper's own non-speech rule (transcribe's defaults): a segment is dropped when the model is
 # fairly sure nothing was said AND the decoded text is improbable.
 NO_SPEECH_THRESHOLD = 0.6

@@ -1,10 +1,12 @@
 """A reference bank: embeddings of known utterances, their 2-D maps, and matched-pair statistics.
 
-Built once by `python -m train bank` (which runs UMAP there, never on a request path) and read
-here. It places a new utterance among the bank's: its nearest neighbours, its position on the 2-D
-maps (the inverse-distance-weighted mean of its neighbours' map coordinates: milliseconds, where
-a UMAP transform takes seconds) and the percentile of its W2 distance, similarity and overlap
-among the bank's matched speech–text pairs.
+Built once by `python -m train bank` (which fits UMAP and the PCA there, never on a request
+path) and read here. It places a new utterance among the bank's: its nearest neighbours, its
+position on the 2-D maps (the inverse-distance-weighted mean of its neighbours' map coordinates:
+milliseconds, where a UMAP transform takes seconds) and the percentile of its W2 distance,
+similarity and overlap among the bank's matched speech–text pairs. One cosine search per
+embedding gives both its neighbours and its map position; what depends on the bank alone (unit
+vectors, sorted statistics, the means on the principal axes) is computed once, at load.
 
 Files: `bank.safetensors` (arrays) and `bank.json` (per-utterance metadata and build facts).
 """
@@ -82,6 +84,10 @@ class ReferenceBank:
         self._joint = np.concatenate([self._unit["speech"], self._unit["text"]])  # (2N, k)
         self._joint_xy = np.concatenate([self.arrays["speech_xy"], self.arrays["text_xy"]])
         self._sorted = {s: np.sort(self.arrays[s]) for s in STATISTICS if s in self.arrays}
+        axes, center = self.arrays["pca_axes"], self.arrays["pca_center"]  # (2, g), (g,)
+        self._projected = {
+            m: (self.arrays[f"{m}_mu"] - center) @ axes.T for m in ("speech", "text")
+        }  # (N, 2) each
 
     def __len__(self) -> int:
         return len(self.arrays["speech"])
@@ -118,12 +124,35 @@ class ReferenceBank:
 
     # -- queries ------------------------------------------------------------------------------
 
-    def nearest(self, embedding: np.ndarray, kind: str = "fused", k: int = 8) -> list[dict]:
-        """The k bank utterances closest in cosine distance to `embedding` of `kind`."""
+    def search(
+        self, embedding: np.ndarray, kind: str, k: int = 8
+    ) -> tuple[list[dict], tuple[float, float]]:
+        """One cosine search: the k bank utterances of `kind` nearest to `embedding`, and its
+        position on `kind`'s map (speech and text share one map, the fused its own)."""
         if kind not in self._unit:
             raise ValueError(f"kind must be speech, text or fused, not {kind!r}")
-        cosine = self._unit[kind] @ _unit(np.asarray(embedding, dtype=np.float32))  # (N,)
+        query = _unit(np.asarray(embedding, dtype=np.float32))
+        if kind == "fused":
+            pool_cosine = self._unit["fused"] @ query  # (N,)
+            cosine, coordinates = pool_cosine, self.arrays["fused_xy"]
+        else:
+            pool_cosine = self._joint @ query  # (2N,): the speech rows, then the text rows
+            half = slice(0, len(self)) if kind == "speech" else slice(len(self), None)
+            cosine, coordinates = pool_cosine[half], self._joint_xy
+        return self._top(cosine, kind, k), _weighted_position(1.0 - pool_cosine, coordinates)
+
+    def nearest(self, embedding: np.ndarray, kind: str = "fused", k: int = 8) -> list[dict]:
+        """The k bank utterances closest in cosine distance to `embedding` of `kind`."""
+        return self.search(embedding, kind, k)[0]
+
+    def place(self, embedding: np.ndarray, kind: str) -> tuple[float, float]:
+        """A 2-D map position: inverse-distance-weighted mean of the closest bank points."""
+        return self.search(embedding, kind, 0)[1]
+
+    def _top(self, cosine: np.ndarray, kind: str, k: int) -> list[dict]:
         k = min(k, len(cosine))
+        if k == 0:
+            return []
         top = np.argpartition(-cosine, k - 1)[:k]
         top = top[np.argsort(-cosine[top])]
         xy = self.arrays[f"{kind}_xy"]
@@ -142,20 +171,6 @@ class ReferenceBank:
             "y": float(xy[1]),
         }
 
-    def place(self, embedding: np.ndarray, kind: str) -> tuple[float, float]:
-        """A 2-D map position: inverse-distance-weighted mean of the closest bank points."""
-        query = _unit(np.asarray(embedding, dtype=np.float32))
-        if kind in ("speech", "text"):
-            pool, coordinates = self._joint, self._joint_xy
-        else:
-            pool, coordinates = self._unit["fused"], self.arrays["fused_xy"]
-        distance = 1.0 - pool @ query  # (M,)
-        k = min(PLACEMENT_NEIGHBOURS, len(distance))
-        top = np.argpartition(distance, k - 1)[:k]
-        weights = 1.0 / (np.maximum(distance[top], 0.0) + 1e-3)
-        x, y = (coordinates[top] * weights[:, None]).sum(0) / weights.sum()
-        return float(x), float(y)
-
     def percentile(self, statistic: str, value: float) -> float | None:
         """Share (in %) of the bank's matched pairs whose `statistic` is at most `value`."""
         values = self._sorted.get(statistic)
@@ -164,18 +179,20 @@ class ReferenceBank:
         return float(100.0 * np.searchsorted(values, value, side="right") / len(values))
 
     def annotate(self, analysis, k: int = 8) -> None:
-        """Fill `analysis.neighbours`, `.map_position` and `.percentiles` in place."""
-        positions = {}
+        """Fill `analysis.neighbours` (fused), `.speech_neighbours`, `.map_position` and
+        `.percentiles` in place: one search per embedding."""
+        positions, neighbours = {}, {}
         for kind, embedding in (
             ("speech", analysis.speech_embedding),
             ("text", analysis.text_embedding),
             ("fused", analysis.fused_embedding),
         ):
             if embedding is not None and embedding.shape[-1] == self.arrays[kind].shape[-1]:
-                positions[kind] = list(self.place(embedding, kind))
+                found, position = self.search(embedding, kind, k if kind != "text" else 0)
+                neighbours[kind], positions[kind] = found, list(position)
         analysis.map_position = positions or None
-        if analysis.fused_embedding.shape[-1] == self.arrays["fused"].shape[-1]:
-            analysis.neighbours = self.nearest(analysis.fused_embedding, "fused", k)
+        analysis.neighbours = neighbours.get("fused", analysis.neighbours)
+        analysis.speech_neighbours = neighbours.get("speech", analysis.speech_neighbours)
         analysis.percentiles = {
             name: self.percentile(name, getattr(analysis, name))
             for name in STATISTICS
@@ -183,6 +200,15 @@ class ReferenceBank:
         } or None
 
     def projected_means(self) -> dict[str, np.ndarray]:
-        """Bank Gaussian means on the distribution view's two principal axes: (N, 2) each."""
-        axes, center = self.arrays["pca_axes"], self.arrays["pca_center"]
-        return {m: (self.arrays[f"{m}_mu"] - center) @ axes.T for m in ("speech", "text")}
+        """Bank Gaussian means on the distribution view's two principal axes: (N, 2) each,
+        projected once at load."""
+        return self._projected
+
+
+def _weighted_position(distance: np.ndarray, coordinates: np.ndarray) -> tuple[float, float]:
+    """Inverse-distance-weighted mean of the map coordinates of the closest points: (M,) → x, y."""
+    k = min(PLACEMENT_NEIGHBOURS, len(distance))
+    top = np.argpartition(distance, k - 1)[:k]
+    weights = 1.0 / (np.maximum(distance[top], 0.0) + 1e-3)
+    x, y = (coordinates[top] * weights[:, None]).sum(0) / weights.sum()
+    return float(x), float(y)

@@ -37,23 +37,27 @@ def tokenize_texts(
     texts: Sequence[str],
     max_tokens: int,
     words: Sequence[Sequence[tuple] | None] | None = None,
+    with_offsets: bool = False,
 ) -> dict[str, torch.Tensor]:
     """Tokenise transcripts with the checkpoint's tokenizer.
 
     Returns a dict with `input_ids` (B, T_t) long and `text_mask` (B, T_t) bool. Transcripts longer
     than `max_tokens` sub-words are truncated (the encoders have a fixed position table). Given
     `words` (per text, its `(word, start, end)` timings or None), also `token_spans` (B, T_t, 2):
-    the time span of each token's word in seconds, NaN where unknown (needs a fast tokenizer).
+    the time span of each token's word in seconds, NaN where unknown. `with_offsets` adds
+    `offset_mapping` (B, T_t, 2), the characters of the text each token covers, and
+    `special_tokens_mask` (B, T_t) bool. Spans and offsets need a fast tokenizer.
     """
-    if words is not None and not getattr(tokenizer, "is_fast", False):
+    needs_offsets = with_offsets or words is not None
+    if needs_offsets and not getattr(tokenizer, "is_fast", False):
         raise ValueError("token time spans need a fast tokenizer (one that reports offsets)")
     encoded = tokenizer(
         list(texts),
         padding=True,
         truncation=True,
         max_length=max_tokens,
-        return_offsets_mapping=words is not None,
-        return_special_tokens_mask=words is not None,
+        return_offsets_mapping=needs_offsets,
+        return_special_tokens_mask=needs_offsets,
         return_tensors="pt",
     )
     batch = {
@@ -62,6 +66,9 @@ def tokenize_texts(
     }
     if words is not None:
         batch["token_spans"] = token_time_spans(encoded, texts, words)  # (B, T_t, 2)
+    if with_offsets:
+        batch["offset_mapping"] = encoded["offset_mapping"]  # (B, T_t, 2)
+        batch["special_tokens_mask"] = encoded["special_tokens_mask"].bool()  # (B, T_t)
     return batch
 
 

@@ -38,6 +38,11 @@ def symmetric_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torc
     return 0.5 * (speech_to_text + text_to_speech)
 
 
+def w2_similarity(w2: torch.Tensor | float, scale: float, shift: float) -> torch.Tensor | float:
+    """Sim = −a·W2² + b (a = `scale`, b = `shift`), elementwise: the score the loss contrasts."""
+    return -scale * w2 + shift
+
+
 class DistributionLoss(nn.Module):
     """Contrast of speech and text Gaussians with Sim = −a·W2² + b and a learnable temperature."""
 
@@ -53,7 +58,7 @@ class DistributionLoss(nn.Module):
             output.text_mu,
             output.text_log_sigma.exp(),
         )  # (B, B)
-        return -self.scale * w2 + self.shift
+        return w2_similarity(w2, self.scale, self.shift)
 
     def forward(self, output: MGCMAOutput, labels: torch.Tensor | None = None) -> torch.Tensor:
         logits = self.similarity(output) * output.distribution_logit_scale  # (B, B) = Sim / τ

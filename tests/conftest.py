@@ -248,7 +248,8 @@ def start_app(assets: Path, port: int, **env) -> subprocess.Popen:
 @pytest.fixture(scope="module")
 def explorer(app_assets):
     """The app's loaded models and data in-process, on the tiny assets."""
-    from demo.service import Explorer, Settings
+    from demo.service import Explorer
+    from demo.settings import Settings
 
     return Explorer(
         Settings(

@@ -11,6 +11,7 @@ import torch
 from conftest import tiny_config
 from mgcma import EMOTIONS, Analyzer
 from mgcma.analysis import NO_TRANSCRIPT
+from mgcma.audio import AudioError, load_audio
 from mgcma.model import MGCMA
 from mgcma.words import align_word_times, merge_attention
 
@@ -71,12 +72,26 @@ def test_identical_gaussians_overlap_fully(tiny_model):
     assert analysis.w2_distance == 0 and analysis.bhattacharyya == pytest.approx(1.0)
 
 
-def test_any_rate_and_channel_count_is_resampled(tiny_model):
+def test_any_rate_and_channel_count_is_decoded_at_the_edge_only(tiny_model):
     analyzer = Analyzer(tiny_model, device="cpu")
     stereo = (np.random.default_rng(1).standard_normal((44100, 2)) * 3000).astype(np.int16)
-    analysis = analyzer.analyze(stereo, 44100, "what a wonderful surprise")
+    audio = load_audio((44100, stereo))
+    analysis = analyzer.analyze(audio, text="what a wonderful surprise")
     assert analysis.duration == pytest.approx(1.0, abs=1e-3)
     assert analysis.frame_times.shape == (49,)
+    # the samples alone are the same input: the Analyzer reads them, it converts nothing
+    same = analyzer.analyze(audio.samples, 16000, "what a wonderful surprise")
+    assert same.probs == pytest.approx(analysis.probs, abs=1e-6)
+    # undecoded audio is refused with what to do, never decoded a second time
+    for raw, rate in ((stereo, 44100), (audio.samples, 44100), (audio.samples[:, None], 16000)):
+        with pytest.raises(AudioError, match="decode it with mgcma.load_audio"):
+            analyzer.analyze(raw, rate, "what a wonderful surprise")
+
+
+def test_the_truncation_notice_is_said_once(tiny_model):
+    audio = load_audio((8000, np.zeros(31 * 8000, np.float32) + 0.01), max_seconds=2.0)
+    analysis = Analyzer(tiny_model, device="cpu").analyze(audio, text="a long clip")
+    assert analysis.notes.count(audio.notice) == 1 and analysis.duration == pytest.approx(2.0)
 
 
 def test_analyze_many_equals_one_at_a_time(tiny_model):

@@ -13,8 +13,9 @@ import pytest
 from colour_science import hue, lightness, scale_ends
 
 from demo.callbacks import Callbacks, head_choices
+from demo.downloads import write_html, write_json
 from demo.plots import MODALITY_COLORS, VARIANT_NAMES
-from demo.service import MAP_SPACES, write_html, write_json
+from demo.views import MAP_SPACES
 from demo.walkthrough import TITLES, Walkthrough, own_words_first
 
 THIS_CLIP = "(this very clip: it is in the bank)"
@@ -57,12 +58,20 @@ def test_compare_runs_the_input_through_each_shipped_checkpoint(explorer):
         assert line[2:] == pytest.approx([100 * row[e] for e in explorer.model.emotions], abs=0.05)
 
 
-def test_both_maps_and_the_downloads(explorer, tmp_path):
+def _asked_twice(*args, **kwargs):
+    raise AssertionError("the bank was asked again for what the request already has")
+
+
+def test_both_maps_and_the_downloads(explorer, tmp_path, monkeypatch):
     example = explorer.examples[1]
     analysis, clip = explorer.analyze(example.audio, example.text)
     assert analysis.word_times is not None  # an example's true timings are found by its name
+    # the Analyzer's one search filled the neighbours; the views search and project nothing
+    for name in ("search", "nearest", "place", "projected_means"):
+        monkeypatch.setattr(explorer.bank, name, _asked_twice)
+    assert explorer.views.distribution_figure(analysis) is not None
     for space in MAP_SPACES:
-        figure, rows = explorer.instance_view(analysis, space)
+        figure, rows = explorer.views.instance_view(analysis, space)
         assert figure is not None and rows and len(rows[0]) == 4
         # the example is one of the bank's utterances: its nearest neighbour is itself, said so
         assert rows[0][2] == 0 and rows[0][0] == f"{example.text} {THIS_CLIP}"
@@ -70,7 +79,7 @@ def test_both_maps_and_the_downloads(explorer, tmp_path):
         assert sum(row[2] == 0 for row in rows) == 1
     document = json.loads(open(write_json(analysis)).read())
     assert document["label"] == analysis.label
-    page = open(write_html(explorer.figures(analysis, clip))).read()
+    page = open(write_html(explorer.views.figures(analysis, clip))).read()
     assert page.count("plotly.js") >= 1 and page.count('class="plotly-graph-div"') == 4
 
 
@@ -89,15 +98,35 @@ def test_redrawing_tokens_for_a_head_and_direction(explorer):
         example.audio, example.text, "tiny", "mean", "text→speech", MAP_SPACES[0], None
     )
     state = outputs[7]
-    figure = calls.redraw_tokens(state, "2", "speech→text")
-    heatmap = next(t for t in figure.data if t.name == "attention")
-    expected = state["analysis"].attention_speech_to_text[1].T  # head 2, words × frames
-    assert np.allclose(heatmap.z, expected)
-    # every entry of the head menu is the head the figure's title names
+    analysis = state["analysis"]
     heads = explorer.model.config.alignment.heads
-    for choice in head_choices(heads):
-        title = calls.redraw_tokens(state, choice, "text→speech").layout.title.text
-        assert (f"head {choice} of {heads}" if choice != "mean" else f"mean of {heads}") in title
+    assert heads >= 2
+    words_by_frames = {  # (H, W, T_s) in each direction, as the heatmap draws it
+        "text→speech": analysis.attention_text_to_speech,
+        "speech→text": analysis.attention_speech_to_text.transpose(0, 2, 1),
+    }
+    drawn = {}
+    for direction, attention in words_by_frames.items():
+        for choice in head_choices(heads):
+            figure = calls.redraw_tokens(state, choice, direction)
+            heatmap = next(t for t in figure.data if t.name == "attention")
+            # the values are the chosen head's (or the heads' mean), in the chosen direction
+            expected = attention.mean(0) if choice == "mean" else attention[int(choice) - 1]
+            assert np.allclose(heatmap.z, expected), (direction, choice)
+            # and the title names that head and that direction
+            title = figure.layout.title.text
+            which = f"head {choice} of {heads}" if choice != "mean" else f"mean of {heads} heads"
+            assert title.startswith(f"{direction.replace('→', ' → ').capitalize()} attention")
+            assert which in title
+            drawn[direction, choice] = np.asarray(heatmap.z, dtype=float)
+    # different heads draw different maps: a redraw that ignored the head (or the direction)
+    # would draw one map for all of them and fail here
+    for direction in words_by_frames:
+        maps = [drawn[direction, choice] for choice in head_choices(heads)]
+        for i in range(len(maps)):
+            for j in range(i + 1, len(maps)):
+                assert np.abs(maps[i] - maps[j]).max() > 1e-3, (direction, i, j)
+    assert np.abs(drawn["text→speech", "1"] - drawn["speech→text", "1"]).max() > 1e-3
     # one time axis: the spectrogram strip and the heatmap both span the clip
     clip = state["clip"]
     assert figure.layout.xaxis.matches == "x2"

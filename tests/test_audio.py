@@ -10,16 +10,17 @@ import soundfile as sf
 import torch
 
 from mgcma.audio import (
+    MAX_CHANNELS,
     MIN_SECONDS,
     Audio,
     AudioError,
+    decoded_samples,
     load_audio,
     resample,
     rms_dbfs,
     to_float32,
-    to_mono,
 )
-from mgcma.constants import SAMPLE_RATE
+from mgcma.constants import MAX_SAMPLES, SAMPLE_RATE
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -242,7 +243,7 @@ def test_gradio_tuple_stereo_int16_at_44k():
 
 
 def test_8k_input_is_upsampled():
-    audio = load_audio(sine(440.0, 8_000, 1.0).astype(np.float32), 8_000)
+    audio = load_audio((8_000, sine(440.0, 8_000, 1.0).astype(np.float32)))
     check_audio(audio)
     assert abs(len(audio.samples) - SAMPLE_RATE) <= 1
     assert dominant_frequency(audio.samples) == pytest.approx(440.0, abs=5.0)
@@ -250,7 +251,7 @@ def test_8k_input_is_upsampled():
 
 def test_odd_sample_rate_is_resampled_without_a_huge_kernel():
     rate = 44_101  # gcd(44_101, 16_000) == 1
-    audio = load_audio(sine(440.0, rate, 1.0), rate)
+    audio = load_audio((rate, sine(440.0, rate, 1.0)))
     assert abs(len(audio.samples) - expected_length(rate, rate)) <= 1
     assert dominant_frequency(audio.samples) == pytest.approx(440.0, abs=5.0)
 
@@ -258,45 +259,51 @@ def test_odd_sample_rate_is_resampled_without_a_huge_kernel():
 def test_six_channels_are_averaged_and_opposite_signs_cancel():
     tone = sine(440.0, SAMPLE_RATE, 0.5)
     channels = np.stack([tone, -tone, tone, -tone, 0.2 * tone, 0.4 * tone], axis=1)  # (N, 6)
-    audio = load_audio(channels.astype(np.float32), SAMPLE_RATE)
+    audio = load_audio((SAMPLE_RATE, channels.astype(np.float32)))
     assert audio.source_channels == 6
     np.testing.assert_allclose(audio.samples, 0.1 * tone, atol=1e-6)
 
     cancelling = np.stack([tone, -tone], axis=1).astype(np.float32)
-    assert np.max(np.abs(load_audio(cancelling, SAMPLE_RATE).samples)) < 1e-6
+    assert np.max(np.abs(load_audio((SAMPLE_RATE, cancelling)).samples)) < 1e-6
 
 
-def test_channels_first_equals_channels_last():
+def test_channels_are_last_and_channels_first_is_refused_with_what_to_do():
     frames = np.random.default_rng(0).uniform(-0.5, 0.5, size=(4_000, 3)).astype(np.float32)
-    last = load_audio(frames, 22_050)
-    first = load_audio(frames.T.copy(), 22_050)
-    np.testing.assert_array_equal(first.samples, last.samples)
-    assert first.source_channels == last.source_channels == 3
-    np.testing.assert_array_equal(to_mono(frames.T), to_mono(frames))
+    last = load_audio((22_050, frames))
+    assert last.source_channels == 3
+    mean = load_audio((22_050, frames.mean(axis=1)))
+    np.testing.assert_allclose(last.samples, mean.samples, atol=1e-6)  # the channels' mean
+    # (C, N) is not guessed: read as (N, C) it has 4000 channels, and the message says so
+    with pytest.raises(AudioError, match=r"shape \(3, 4000\) would have 4000 channels.*\.T"):
+        load_audio((22_050, frames.T.copy()))
+    widest = np.zeros((4_000, MAX_CHANNELS), dtype=np.float32)
+    assert load_audio((22_050, widest)).source_channels == MAX_CHANNELS
+    with pytest.raises(AudioError, match="would have 0 channels"):
+        load_audio((22_050, np.zeros((4_000, 0), dtype=np.float32)))
 
 
-def test_torch_tensor_input_matches_numpy():
-    tone = sine(440.0, 48_000, 0.5).astype(np.float32)
-    from_tensor = load_audio(torch.from_numpy(tone).requires_grad_(), 48_000)
-    np.testing.assert_array_equal(from_tensor.samples, load_audio(tone, 48_000).samples)
-
-
-def test_array_without_sample_rate_is_refused():
-    with pytest.raises(AudioError, match="sample_rate is required"):
-        load_audio(np.zeros(16_000, dtype=np.float32))
+def test_tensors_and_bare_arrays_are_refused_with_what_to_pass():
+    tone = torch.from_numpy(sine(440.0, 48_000, 0.5).astype(np.float32))
+    with pytest.raises(AudioError, match=r"not Tensor \(a torch tensor: pass tensor\.numpy\(\)\)"):
+        load_audio((48_000, tone))
+    assert load_audio((48_000, tone.numpy())).source_rate == 48_000
+    for bare in (tone, tone.numpy()):
+        with pytest.raises(AudioError, match=r"needs its sample rate.*\(sample_rate, samples\)"):
+            load_audio(bare)
 
 
 @pytest.mark.parametrize("rate", [0, -16_000, 999, 400_000, 16_000.0, True, "16000"])
 def test_bad_sample_rates_are_refused(rate):
-    with pytest.raises(AudioError, match="sample_rate must be an int"):
-        load_audio(np.zeros(16_000, dtype=np.float32), rate)
+    with pytest.raises(AudioError, match="sample rate must be an int"):
+        load_audio((rate, np.zeros(16_000, dtype=np.float32)))
 
 
-def test_sample_rate_with_a_file_is_refused(tmp_path):
+def test_a_file_carries_its_own_rate(tmp_path):
     path = tmp_path / "tone.wav"
     sf.write(path, stereo_int16(0.2), 44_100)
-    with pytest.raises(AudioError, match="only for arrays"):
-        load_audio(path, 16_000)
+    with pytest.raises(TypeError):
+        load_audio(path, 16_000)  # no rate to contradict the file's: the options are by name
+    assert load_audio(path).source_rate == 44_100
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
@@ -304,7 +311,7 @@ def test_non_finite_samples_are_refused(bad):
     samples = np.zeros(16_000, dtype=np.float32)
     samples[[10, 20]] = bad
     with pytest.raises(AudioError, match="contains 2 NaN or infinite samples"):
-        load_audio(samples, SAMPLE_RATE)
+        load_audio((SAMPLE_RATE, samples))
 
 
 @pytest.mark.parametrize(
@@ -314,16 +321,16 @@ def test_non_finite_samples_are_refused(bad):
 )
 def test_empty_and_too_short_are_refused(samples, message):
     with pytest.raises(AudioError, match=message):
-        load_audio(samples, SAMPLE_RATE)
+        load_audio((SAMPLE_RATE, samples))
 
 
 def test_minimum_length_is_accepted():
-    audio = load_audio(np.zeros(round(MIN_SECONDS * SAMPLE_RATE), dtype=np.float32), SAMPLE_RATE)
+    audio = load_audio((SAMPLE_RATE, np.zeros(round(MIN_SECONDS * SAMPLE_RATE), np.float32)))
     assert audio.seconds == pytest.approx(MIN_SECONDS)
 
 
 def test_long_array_is_truncated():
-    audio = load_audio(np.zeros(40 * 8_000, dtype=np.int16), 8_000)
+    audio = load_audio((8_000, np.zeros(40 * 8_000, dtype=np.int16)))
     assert audio.truncated and audio.source_seconds == pytest.approx(40.0)
     assert len(audio.samples) == 30 * SAMPLE_RATE
 
@@ -335,7 +342,7 @@ def test_long_array_is_truncated():
 )
 def test_bad_shapes_are_refused(array):
     with pytest.raises(AudioError, match="1-D"):
-        load_audio(array, SAMPLE_RATE)
+        load_audio((SAMPLE_RATE, array))
 
 
 def test_unknown_source_type_is_refused():
@@ -361,7 +368,7 @@ def test_to_float32_scales_each_dtype():
 
 
 def test_int16_full_scale_is_about_one():
-    audio = load_audio(np.full(16_000, 32767, dtype=np.int16), SAMPLE_RATE)
+    audio = load_audio((SAMPLE_RATE, np.full(16_000, 32767, dtype=np.int16)))
     assert audio.samples.max() == pytest.approx(1.0, abs=1e-4)
 
 
@@ -380,13 +387,31 @@ def test_unsupported_dtypes_are_refused(dtype):
         to_float32(np.zeros(10, dtype=dtype))
 
 
-def test_to_mono_layouts():
-    np.testing.assert_array_equal(to_mono(np.array([1.0, 2.0])), [1.0, 2.0])
-    stereo_last = np.array([[1.0, 3.0], [2.0, 4.0], [0.0, 0.0]])  # (N=3, C=2)
-    np.testing.assert_array_equal(to_mono(stereo_last), [2.0, 3.0, 0.0])
-    np.testing.assert_array_equal(to_mono(stereo_last.T), [2.0, 3.0, 0.0])  # (C=2, N=3)
-    with pytest.raises(AudioError, match="1-D"):
-        to_mono(np.zeros((1, 2, 3)))
+def test_decoded_audio_is_checked_and_never_converted():
+    audio = load_audio((44_100, stereo_int16(0.5)))
+    assert decoded_samples(audio) is audio.samples
+    samples = np.zeros(SAMPLE_RATE, dtype=np.float32)
+    assert decoded_samples(samples, SAMPLE_RATE) is samples  # not even copied
+    refused = [  # what is not yet decoded, and what the message names
+        (np.zeros(SAMPLE_RATE, np.int16), SAMPLE_RATE, "int16"),
+        (np.zeros(SAMPLE_RATE), SAMPLE_RATE, "float64"),
+        (np.zeros((SAMPLE_RATE, 2), np.float32), SAMPLE_RATE, r"\(16000, 2\)"),
+        (np.zeros(44_100, np.float32), 44_100, "not 44100"),
+        ("clip.wav", SAMPLE_RATE, "got str"),
+    ]
+    for speech, rate, reason in refused:
+        with pytest.raises(AudioError, match=f"{reason}.*decode it with mgcma.load_audio"):
+            decoded_samples(speech, rate)
+    nan = samples.copy()
+    nan[3] = np.nan
+    with pytest.raises(AudioError, match="1 NaN"):
+        decoded_samples(nan)
+    with pytest.raises(AudioError, match="empty"):
+        decoded_samples(np.zeros(0, np.float32))
+    with pytest.raises(AudioError, match="at least 0.05 s"):
+        decoded_samples(np.zeros(160, np.float32))
+    with pytest.raises(AudioError, match="longer than 30 s"):
+        decoded_samples(np.zeros(MAX_SAMPLES + 1, np.float32))
 
 
 def test_resample_length_and_identity():

@@ -55,7 +55,8 @@ def test_the_shipped_checkpoints_are_licensed_as_their_training_data():
 
 @pytest.fixture(scope="module")
 def shipped_explorer():
-    from demo.service import Explorer, Settings
+    from demo.service import Explorer
+    from demo.settings import Settings
 
     return Explorer(Settings())  # the defaults: everything from assets/, nothing downloaded
 
@@ -67,7 +68,7 @@ def test_the_app_transcribes_offline_with_the_whisper_that_is_the_models_ear(shi
     assert words[-2:] == ["the", "door"], analysis.transcript  # "Kids are talking by the door"
     assert any("Transcribed with Whisper" in note for note in analysis.notes)
     assert analysis.word_times and all(span is not None for span in analysis.word_times)
-    transcriber = next(iter(shipped_explorer._transcribers.values()))
+    transcriber = next(iter(shipped_explorer.transcription._transcribers.values()))
     assert transcriber._model.encoder is shipped_explorer.model.speech_encoder.backbone
     assert Path(transcriber.name).resolve() == (ASSETS / "backbones" / "whisper-tiny.en.pt")
 

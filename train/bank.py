@@ -131,11 +131,13 @@ def fit_maps(arrays: dict, seed: int) -> dict[str, np.ndarray]:
 
 
 def principal_axes(arrays: dict) -> dict[str, np.ndarray]:
-    """The two principal axes of all Gaussian means (speech and text together)."""
+    """The two principal axes of all Gaussian means (speech and text together), fitted with
+    scikit-learn's PCA; the bank stores them and `ReferenceBank.projected_means` applies them."""
+    from sklearn.decomposition import PCA
+
     means = np.concatenate([arrays["speech_mu"], arrays["text_mu"]])  # (2N, g)
-    center = means.mean(0)
-    _, _, components = np.linalg.svd(means - center, full_matrices=False)
-    return {"pca_axes": components[:2], "pca_center": center}
+    pca = PCA(n_components=2).fit(means)
+    return {"pca_axes": pca.components_, "pca_center": pca.mean_}  # (2, g), (g,)
 
 
 def placement_agreement(arrays: dict, labels: list[str], seed: int) -> dict:

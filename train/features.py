@@ -97,13 +97,22 @@ class FeatureCache:
                 text.max_tokens,
             ]  # fmt: skip
         self._audio_keys: dict[Path, str] = {}
+        self._last_clip: tuple[Path | None, np.ndarray | None] = (None, None)
 
     # -- keys ---------------------------------------------------------------------------------
 
+    def _clip(self, path: Path) -> np.ndarray:
+        """The clip decoded and cut as the dataset cuts it; the last one is kept, so a clip's
+        copies (consecutive in `fill`) and its key share one decode."""
+        if self._last_clip[0] != path:
+            samples = load_audio(path, max_seconds=self.max_seconds).samples
+            self._audio_keys.setdefault(path, _digest(np.ascontiguousarray(samples).tobytes()))
+            self._last_clip = (path, samples)
+        return self._last_clip[1]
+
     def _audio_key(self, path: Path) -> str:
         if path not in self._audio_keys:
-            samples = load_audio(path, max_seconds=self.max_seconds).samples
-            self._audio_keys[path] = _digest(np.ascontiguousarray(samples).tobytes())
+            self._clip(path)
         return self._audio_keys[path]
 
     def speech_path(self, utterance: Utterance, copy: int) -> Path:
@@ -142,7 +151,7 @@ class FeatureCache:
     def copy_samples(self, utterance: Utterance, copy: int) -> tuple[np.ndarray, int]:
         """The waveform of one copy (copy 0: the clip; else an augmented version of it), and
         the clean clip's length in samples."""
-        samples = load_audio(utterance.audio, max_seconds=self.max_seconds).samples
+        samples = self._clip(Path(utterance.audio))
         if copy == 0:
             return samples, len(samples)
         audio_seed = int(self._audio_key(Path(utterance.audio))[:8], 16)
