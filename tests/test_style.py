@@ -1,5 +1,6 @@
 """House rules that a reviewer would otherwise check by hand: lint, format, no unpickling."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -9,7 +10,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ["mgcma", "train", "demo", "tests"]
+SOURCES = ["mgcma", "train", "demo", "tests", "benchmarks"]
+BENCHMARKS = sorted(
+    p for p in (ROOT / "benchmarks").glob("*.py") if p.name not in ("__init__.py", "common.py")
+)
 
 
 def _ruff() -> list[str]:
@@ -39,3 +43,52 @@ def test_nothing_unpickles():
             if name + "(" in text and path.name != "test_style.py":
                 unsafe.append(f"{path.relative_to(ROOT)}: {name}")
     assert not unsafe, unsafe
+
+
+def test_no_library_app_or_test_imports_a_benchmark():
+    """benchmarks/ print figures; what the tests need of the served app is demo/harness.py."""
+    importing = re.compile(r"^\s*(from|import)\s+benchmarks\b", re.M)
+    found = [
+        str(path.relative_to(ROOT))
+        for folder in ("mgcma", "train", "demo", "tests")
+        for path in (ROOT / folder).rglob("*.py")
+        if importing.search(path.read_text())
+    ]
+    assert not found, found
+
+
+def test_benchmarks_are_not_installed_with_the_package():
+    import tomllib
+
+    from setuptools import find_packages
+
+    wanted = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    packages = find_packages(where=str(ROOT), **wanted["packages"]["find"])
+    assert {"mgcma", "train"} <= set(packages)
+    assert not [p for p in packages if p.split(".")[0] in ("benchmarks", "demo", "tests")]
+
+
+def test_every_benchmark_runs_as_a_file_from_anywhere(tmp_path):
+    """`python benchmarks/<name>.py --help` from another directory, no PYTHONPATH: each script
+    finds the checkout's packages itself (one process, so torch is imported once)."""
+    assert {p.stem for p in BENCHMARKS} == {"analysis", "cold_start", "load", "training", "ui"}
+    runner = (
+        "import runpy, sys\n"
+        "for path in sys.argv[1:]:\n"
+        "    sys.argv = [path, '--help']\n"
+        "    try:\n"
+        "        runpy.run_path(path, run_name='__main__')\n"
+        "    except SystemExit as stop:\n"
+        "        assert stop.code in (0, None), (path, stop.code)\n"
+    )
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-c", runner, *map(str, BENCHMARKS)],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("usage: ") == len(BENCHMARKS), done.stdout[-3000:]
