@@ -6,6 +6,7 @@ Run from the repository root, as `python benchmarks/<name>.py` or `python -m ben
   default, paper size, compact), Whisper transcription, reference-bank search;
 - `cold_start` — a fresh process: import, load the checkpoint and bank, first analysis;
 - `training` — training throughput and the encoders' share of a step;
+- `api_json` — the `/analyze` answer through `gr.api` against `gr.JSON`, per request;
 - `ui` — server start, then click on Analyze → the figures drawn in Chromium;
 - `load` — concurrent API clients, then a long sequential run for leaks.
 
