@@ -69,7 +69,8 @@ def _assert_close(a, b) -> None:
 
 
 def test_api_output_sends_what_gr_json_sends():
-    """gr.api skips gr.JSON's per-number validation, not a byte of what goes out."""
+    """PlainJSON through gr.api skips gr.JSON's per-number validation and Gradio's walk over
+    every number, not a byte of what goes out."""
     import asyncio
 
     import gradio as gr
@@ -85,11 +86,17 @@ def test_api_output_sends_what_gr_json_sends():
         "frames": 3,
     }
 
+    from demo.callbacks import PlainJSON
+
+    def plain() -> PlainJSON:  # the app's /analyze answer
+        return PlainJSON(value)
+
     def answer() -> dict:
         return value
 
     with gr.Blocks() as blocks:
-        gr.api(answer, api_name="plain")
+        gr.api(plain, api_name="plain")
+        gr.api(answer, api_name="dict")
         gr.Button().click(answer, None, gr.JSON(), api_name="json")
 
     def sent(api_name: str) -> bytes:
@@ -100,7 +107,7 @@ def test_api_output_sends_what_gr_json_sends():
         )
         return orjson.dumps(message.model_dump(), default=str)
 
-    assert sent("plain") == sent("json")
+    assert sent("plain") == sent("json") == sent("dict")
     assert orjson.loads(sent("plain"))["output"]["data"] == [value]
 
 
