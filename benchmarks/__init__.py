@@ -8,7 +8,8 @@ Run from the repository root, as `python benchmarks/<name>.py` or `python -m ben
 - `training` — training throughput and the encoders' share of a step;
 - `api_json` — the `/analyze` answer through `gr.api` against `gr.JSON`, per request;
 - `ui` — server start, then click on Analyze → the figures drawn in Chromium;
-- `load` — concurrent API clients, then a long sequential run for leaks.
+- `load` — concurrent API clients, then a long sequential run for leaks;
+- `burst` — a classroom: 30 clients click Analyze at once.
 
 Not installed with the package (pyproject's packages are `mgcma` and `train`). The served app is
 started and driven through demo/harness.py, as the tests do; no test imports a benchmark.

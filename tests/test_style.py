@@ -71,7 +71,7 @@ def test_benchmarks_are_not_installed_with_the_package():
 def test_every_benchmark_runs_as_a_file_from_anywhere(tmp_path):
     """`python benchmarks/<name>.py --help` from another directory, no PYTHONPATH: each script
     finds the checkout's packages itself (one process, so torch is imported once)."""
-    names = {"analysis", "api_json", "cold_start", "load", "training", "ui"}
+    names = {"analysis", "api_json", "burst", "cold_start", "load", "training", "ui"}
     assert {p.stem for p in BENCHMARKS} == names
     runner = (
         "import runpy, sys\n"
