@@ -22,7 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `demo` and `mgcm
 import gradio as gr  # noqa: E402
 
 from demo import texts  # noqa: E402
-from demo.api_json import plain_json  # noqa: E402
 from demo.callbacks import Callbacks, compare_headers, head_choices  # noqa: E402
 from demo.service import Explorer  # noqa: E402
 from demo.settings import Settings  # noqa: E402
@@ -125,12 +124,6 @@ def build(explorer: Explorer) -> gr.Blocks:
             gr.Markdown(texts.cv_table())
         with gr.Tab("About", id="about"):
             gr.Markdown(texts.model_card())
-        # hidden components behind the documented API endpoint
-        api_audio = gr.Audio(type="filepath", visible=False)
-        api_text = gr.Textbox(visible=False)
-        api_out = plain_json(visible=False)
-        api_transcribe = gr.Button(visible=False)
-        api_transcript = plain_json(visible=False)
 
         # -- wiring ---------------------------------------------------------------------------
         analysis_outputs = [
@@ -174,15 +167,10 @@ def build(explorer: Explorer) -> gr.Blocks:
             [compare_input, compare_plot, compare_table],
             api_visibility="undocumented",
         )
-        api_text.submit(
-            calls.api_analyze,
-            [api_audio, api_text],
-            api_out,
-            api_name="analyze",
-            concurrency_limit=API_CONCURRENCY,
-        )
-        # plain JSON, the status unescaped (the page's copy is escaped for Markdown)
-        api_transcribe.click(calls.api_transcribe, api_audio, api_transcript, api_name="transcribe")
+        # The documented API: typed functions, no components; the analysis goes out as the
+        # plain JSON it already is (callbacks.PlainJSON; benchmarks/api_json.py times it).
+        gr.api(calls.api_analyze, api_name="analyze", concurrency_limit=API_CONCURRENCY)
+        gr.api(calls.api_transcribe, api_name="transcribe")
         walk.wire(demo)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
     return demo

@@ -10,8 +10,10 @@ from __future__ import annotations
 import functools
 import html
 import logging
+from typing import Any
 
 import gradio as gr
+from pydantic import RootModel
 
 from demo import plots
 from demo.downloads import write_html, write_json
@@ -57,6 +59,36 @@ def _notes(analysis) -> str:
     lines = [f"**Prediction: {analysis.label}** ({100 * analysis.probs[analysis.label]:.0f} %)"]
     lines += [f"- {html.escape(note)}" for note in analysis.notes]
     return "\n".join(lines)
+
+
+class PlainJSON(RootModel[Any]):
+    """A value that is already plain JSON (dicts, lists, str, numbers, None), sent as it is.
+
+    gr.api hands what its function returns to Gradio unprocessed, but Gradio still walks every
+    dict and list of it looking for files to move: ≈ 4 ms per analysis, whose attention
+    matrices hold thousands of numbers (benchmarks/api_json.py). A pydantic model is not walked;
+    it goes out through the queue message's own serialisation, as the JSON of its root. The
+    root is `Any`, so it is neither validated when built nor checked by type when serialised
+    (gr.JSON's JsonValue union calls a discriminator for every number). Clients receive the
+    dict itself (tests/test_app.py checks the bytes against gr.JSON's).
+    """
+
+
+def uploaded_path(audio) -> str | None:
+    """The server path of an audio file a client uploaded to a `gr.api` endpoint.
+
+    gr.api hands its function the request's JSON unprocessed: an upload arrives as the FileData
+    dict that Gradio has checked and copied into its cache. Anything else (a bare path string,
+    say) is refused, so that no client can name a file of the server's own.
+    """
+    if audio is None:
+        return None
+    try:
+        return gr.FileData.model_validate(audio, context={"validate_meta": True}).path
+    except ValueError as error:  # pydantic's ValidationError is a ValueError
+        raise UserFacingError(
+            "Send the audio as an uploaded file: gradio_client.handle_file(path)."
+        ) from error
 
 
 def compare_headers(emotions) -> list[str]:
@@ -113,9 +145,13 @@ class Callbacks:
         return text, html.escape(status), state, self.explorer.whisper_status(whisper)
 
     @user_errors
-    def api_transcribe(self, audio):
-        """API: audio file → {"text", "words", "status"}, the status as plain text."""
-        clip = self.explorer.read_audio(audio)
+    def api_transcribe(self, audio: gr.FileData | None) -> dict:
+        """Transcribe an uploaded clip with the app's Whisper.
+
+        Returns {"text", "words": [{"word", "start", "end"}], "status"}; the status is plain
+        text (the page's copy is escaped for Markdown).
+        """
+        clip = self.explorer.read_audio(uploaded_path(audio))
         text, words, status = self.explorer.transcribe(clip)
         return {"text": text, "words": words, "status": status}
 
@@ -151,7 +187,11 @@ class Callbacks:
         return described, figure, gr.Dataframe(value=table, headers=compare_headers(emotions))
 
     @user_errors
-    def api_analyze(self, audio, transcript):
-        """API: (audio file, transcript; empty means Whisper) → the analysis as JSON."""
-        analysis, _ = self.explorer.analyze(audio, transcript)
-        return analysis.to_dict()
+    def api_analyze(self, audio: gr.FileData | None, transcript: str = "") -> PlainJSON:
+        """Analyse an uploaded clip and its transcript (empty: Whisper transcribes it first).
+
+        Returns the analysis as a JSON object: label, probabilities, words, attention, the two
+        Gaussians and their W2 distance, neighbours, map position and notes.
+        """
+        analysis, _ = self.explorer.analyze(uploaded_path(audio), transcript)
+        return PlainJSON(analysis.to_dict())

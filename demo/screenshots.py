@@ -2,7 +2,7 @@
 
     python demo/screenshots.py [--out test-artifacts] [--widths 1366,820] [--checkpoint DIR]
 
-Starts demo/app.py twice on the shipped assets (as demo/bench_ui.py does): once with its
+Starts demo/app.py twice on the shipped assets (demo/harness.py, as the tests do): once with its
 Whisper, once with a Whisper that cannot be loaded (`--whisper base` with downloads allowed, on
 a closed network, or offline where it is not cached). Headless Chromium then saves, at each
 window width, full-page PNGs of: an analysis with a typed transcript, one with the transcript
@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `demo` from a checkout
 
-from demo.bench_ui import ASSETS, CHROMIUM_ARGS, free_port, start_app, upload  # noqa: E402
+from demo.harness import ASSETS, CHROMIUM_ARGS, free_port, start_app, upload  # noqa: E402
 from demo.texts import STEPS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -187,7 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mgcma-shots-") as folder:
         for server, options in servers.items():
             port = free_port()
-            process, _ = start_app(args, port, Path(folder) / f"{server}.log", **options)
+            log = Path(folder) / f"{server}.log"
+            process, _ = start_app(
+                args.checkpoint, port, log, bank=args.bank, examples=args.examples, **options
+            )
             try:
                 with sync_playwright() as playwright:
                     browser = playwright.chromium.launch(

@@ -5,11 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -22,6 +18,8 @@ import torch  # noqa: E402
 import whisper  # noqa: E402
 from transformers import BertConfig, BertModel  # noqa: E402
 
+from demo import harness  # noqa: E402
+from demo.harness import free_port  # noqa: E402
 from mgcma.config import MGCMAConfig  # noqa: E402
 from mgcma.model import MGCMA  # noqa: E402
 from mgcma.tokenizer import train_tokenizer  # noqa: E402
@@ -179,12 +177,6 @@ def small_pretrained_config(backbones, **overrides) -> MGCMAConfig:
 # -- the app, served for real ---------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def app_assets(tmp_path_factory, tiny_corpus, tokenizer):
     """A tiny checkpoint (and its no-instance ablation), examples and a bank, like assets/."""
@@ -204,45 +196,20 @@ def app_assets(tmp_path_factory, tiny_corpus, tokenizer):
 
 
 def start_app(assets: Path, port: int, **env) -> subprocess.Popen:
-    environment = {
-        **os.environ,
-        "MGCMA_BANK": str(assets / "bank"),
-        "MGCMA_EXAMPLES": str(assets / "examples"),
-        "MGCMA_WHISPER": "tiny",
-        "MGCMA_OFFLINE": "1",
-        "HF_HUB_OFFLINE": "1",
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        **env,
-    }
+    """The app on the tiny assets (Whisper "tiny", which cannot load offline); its log file is
+    `process.log_path`."""
     log_path = assets / f"app-{port}.log"
-    log = open(log_path, "w")  # noqa: SIM115 - the server writes to it for its whole life
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "demo" / "app.py"),
-            "--checkpoint",
-            str(assets / "checkpoints" / "compact"),
-            "--port",
-            str(port),
-        ],
-        env=environment,
-        stdout=log,  # a file, not a pipe: an unread pipe would block the server when full
-        stderr=subprocess.STDOUT,
-        text=True,
+    process, _ = harness.start_app(
+        assets / "checkpoints" / "compact",
+        port,
+        log_path,
+        bank=assets / "bank",
+        examples=assets / "examples",
+        env={"MGCMA_WHISPER": "tiny", **env},
+        timeout_s=120,
     )
     process.log_path = log_path
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the app exited early:\n{log_path.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
-                if response.status == 200:
-                    return process
-        except OSError:
-            time.sleep(0.5)
-    process.kill()
-    raise RuntimeError("the app did not serve its page within 120 s")
+    return process
 
 
 @pytest.fixture(scope="module")

@@ -41,7 +41,7 @@ def test_api_analyze_returns_the_analysis(client, app_assets):
 
 
 def test_api_result_is_the_analysis_computed_in_process(client, app_assets, explorer):
-    """Served JSON (plain_json, not gr.JSON) carries every field of the analysis unchanged."""
+    """Served JSON (gr.api, not gr.JSON) carries every field of the analysis unchanged."""
     from gradio_client import handle_file
 
     audio, text = _example(app_assets)
@@ -69,12 +69,13 @@ def _assert_close(a, b) -> None:
 
 
 def test_api_output_sends_what_gr_json_sends():
-    """plain_json skips gr.JSON's per-number validation, not a byte of what goes out."""
+    """PlainJSON through gr.api skips gr.JSON's per-number validation and Gradio's walk over
+    every number, not a byte of what goes out."""
+    import asyncio
+
     import gradio as gr
     import orjson
     from gradio.server_messages import ProcessCompletedMessage
-
-    from demo.api_json import plain_json
 
     value = {
         "label": "sad",
@@ -85,15 +86,40 @@ def test_api_output_sends_what_gr_json_sends():
         "frames": 3,
     }
 
-    def sent(component) -> bytes:
+    from demo.callbacks import PlainJSON
+
+    def plain() -> PlainJSON:  # the app's /analyze answer
+        return PlainJSON(value)
+
+    def answer() -> dict:
+        return value
+
+    with gr.Blocks() as blocks:
+        gr.api(plain, api_name="plain")
+        gr.api(answer, api_name="dict")
+        gr.Button().click(answer, None, gr.JSON(), api_name="json")
+
+    def sent(api_name: str) -> bytes:
+        (fn,) = [f for f in blocks.fns.values() if f.api_name == api_name]
+        output = asyncio.run(blocks.process_api(fn, []))
         message = ProcessCompletedMessage(
-            event_id="e", output={"data": [component.postprocess(value)]}, success=True
+            event_id="e", output={"data": output["data"]}, success=True
         )
         return orjson.dumps(message.model_dump(), default=str)
 
-    assert sent(plain_json()) == sent(gr.JSON())
-    assert orjson.loads(sent(plain_json()))["output"]["data"] == [value]
-    assert plain_json().postprocess(None) is None
+    assert sent("plain") == sent("json") == sent("dict")
+    assert orjson.loads(sent("plain"))["output"]["data"] == [value]
+
+
+def test_api_endpoints_take_the_documented_inputs(client):
+    """/analyze: an audio file and a transcript that may be left out; /transcribe: the file."""
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    analyze, transcribe = api["/analyze"]["parameters"], api["/transcribe"]["parameters"]
+    assert [p["parameter_name"] for p in analyze] == ["audio", "transcript"]
+    assert [p["parameter_name"] for p in transcribe] == ["audio"]
+    assert analyze[1]["parameter_has_default"] and analyze[1]["parameter_default"] == ""
+    assert all(p["python_type"]["type"] == "None | filepath" for p in (analyze[0], *transcribe))
+    assert "Whisper" in api["/analyze"]["description"]
 
 
 def test_bad_file_gets_a_message_and_the_next_request_succeeds(client, app_assets, tmp_path):

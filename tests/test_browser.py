@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, require_tool
-from demo.bench_ui import CHROMIUM_ARGS  # the flags for a closed network, one place
+from demo.harness import CHROMIUM_ARGS  # the flags for a closed network, one place
 
 ARTIFACTS = ROOT / "test-artifacts"
 ANALYSIS_PLOTS = ("prediction-plot", "token-plot", "instance-plot", "distribution-plot")

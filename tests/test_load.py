@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest import free_port, start_app
-from demo.bench_load import drive_load
+from demo.harness import drive_load
 
 
 def _inputs(app_assets) -> list[tuple[str, str]]:

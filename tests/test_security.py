@@ -152,3 +152,48 @@ def test_an_upload_over_the_size_limit_is_refused(app_url, tmp_path):
     small = tmp_path / "small.wav"
     small.write_bytes(b"\0" * 1024)
     assert _upload(app_url, small).status_code == 200  # the server still takes uploads
+
+
+def _raw_call(app_url: str, api_name: str, data: list) -> dict:
+    """The queue's final message for one call sent as raw JSON. gradio_client would upload a
+    path it can read itself (the client runs on this machine), which is not the attack."""
+    import uuid
+
+    import httpx
+
+    config = httpx.get(f"{app_url}config", timeout=30).json()
+    (fn_index,) = [d["id"] for d in config["dependencies"] if d.get("api_name") == api_name]
+    session = uuid.uuid4().hex
+    joined = httpx.post(
+        f"{app_url}gradio_api/queue/join",
+        json={"data": data, "fn_index": fn_index, "session_hash": session, "trigger_id": None},
+        timeout=30,
+    )
+    assert joined.status_code == 200, joined.text
+    with httpx.stream(
+        "GET", f"{app_url}gradio_api/queue/data", params={"session_hash": session}, timeout=120
+    ) as events:
+        for line in events.iter_lines():
+            message = json.loads(line[5:]) if line.startswith("data:") else {}
+            if message.get("msg") == "process_completed":
+                return message
+    pytest.fail(f"/{api_name} never completed")
+
+
+def test_the_api_reads_only_files_the_client_uploaded(app_url, app_assets):
+    """A path on the server, bare or dressed as an upload, is refused: no client can have the
+    app read a file of the server's own (here a real clip, which would analyse fine)."""
+    from gradio_client import Client, handle_file
+
+    server_file = str(_clip(app_assets))
+    dressed = {"path": server_file, "meta": {"_type": "gradio.FileData"}}
+    for api_name, extra in (("analyze", ["hello there"]), ("transcribe", [])):
+        for audio in (server_file, dressed):
+            answer = _raw_call(app_url, api_name, [audio, *extra])
+            assert answer["success"] is False, (api_name, audio, answer)
+            assert "label" not in json.dumps(answer) and "Traceback" not in json.dumps(answer)
+        bare = _raw_call(app_url, api_name, [server_file, *extra])
+        assert "handle_file" in bare["output"]["error"]  # says how to send a file
+    client = Client(app_url, verbose=False)
+    uploaded = client.predict(handle_file(server_file), "hello there", api_name="/analyze")
+    assert uploaded["transcript"] == "hello there"  # the same file, uploaded, is analysed

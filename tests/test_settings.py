@@ -10,7 +10,7 @@ import pytest
 from demo.settings import VARIABLES, Settings
 
 DEMO = Path(__file__).resolve().parents[1] / "demo"
-TOOLS = ("bench_load.py", "bench_ui.py", "screenshots.py")  # scripts with their own flags
+TOOLS = ("screenshots.py",)  # a script with its own flags (the benchmarks live in benchmarks/)
 
 
 def test_defaults_then_environment_then_given_values():

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ["mgcma", "train", "demo", "tests"]
+SOURCES = ["mgcma", "train", "demo", "tests", "benchmarks"]
 
 
 def _ruff() -> list[str]:
@@ -39,3 +39,26 @@ def test_nothing_unpickles():
             if name + "(" in text and path.name != "test_style.py":
                 unsafe.append(f"{path.relative_to(ROOT)}: {name}")
     assert not unsafe, unsafe
+
+
+def test_no_library_app_or_test_imports_a_benchmark():
+    """benchmarks/ print figures; what the tests need of the served app is demo/harness.py."""
+    importing = re.compile(r"^\s*(from|import)\s+benchmarks\b", re.M)
+    found = [
+        str(path.relative_to(ROOT))
+        for folder in ("mgcma", "train", "demo", "tests")
+        for path in (ROOT / folder).rglob("*.py")
+        if importing.search(path.read_text())
+    ]
+    assert not found, found
+
+
+def test_benchmarks_are_not_installed_with_the_package():
+    import tomllib
+
+    from setuptools import find_packages
+
+    wanted = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    packages = find_packages(where=str(ROOT), **wanted["packages"]["find"])
+    assert {"mgcma", "train"} <= set(packages)
+    assert not [p for p in packages if p.split(".")[0] in ("benchmarks", "demo", "tests")]

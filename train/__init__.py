@@ -1,1 +1,1 @@
-"""Training package: corpora, training, cross-validation and benchmarks for MGCMA."""
+"""Training package: corpora, training and cross-validation for MGCMA."""

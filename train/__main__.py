@@ -37,7 +37,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bank": ("train.bank", "build the reference bank (embeddings, UMAP maps) for the app"),
     "examples": ("train.examples", "pick the app's example clips from a synthetic corpus"),
     "token-score": ("train.token_score", "share of each word's attention inside its spoken span"),
-    "bench": ("train.bench", "training throughput and the encoders' share of step time"),
     "export": ("train.export", "write a run's checkpoint for shipping (float16 weights)"),
 }
 USER_ERRORS = (

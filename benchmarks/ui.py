@@ -1,11 +1,11 @@
 """How fast the app feels: server start, then click-on-Analyze → the three views drawn in Chromium.
 
-    python demo/bench_ui.py [--checkpoint DIR] [--runs 10] [--transcribe-runs 5] [--screenshot]
+    python benchmarks/ui.py [--checkpoint DIR] [--runs 10] [--transcribe-runs 5] [--screenshot]
 
-Starts demo/app.py in a subprocess (as tests/conftest.py does), drives a headless Chromium with
-Playwright, uploads a ~5-s clip (two shipped examples joined, or espeak-ng), types its
-transcript, and times each analysis until every figure has been redrawn with new data; then,
-with the transcript left empty, the same click with Whisper transcribing first (the app's
+Starts demo/app.py in a subprocess (demo/harness.py, as the tests do), drives a headless
+Chromium with Playwright, uploads a ~5-s clip (shipped examples joined, or espeak-ng), types
+its transcript, and times each analysis until every figure has been redrawn with new data;
+then, with the transcript left empty, the same click with Whisper transcribing first (the app's
 default Whisper: the shipped tiny.en). Prints figures only; asserts nothing. `--screenshot`
 also saves docs/screenshot-analyze.png (1400×1800).
 """
@@ -13,44 +13,32 @@ also saves docs/screenshot-analyze.png (1400×1800).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import shlex
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 
-ROOT = Path(__file__).resolve().parents[1]
-ASSETS = ROOT / "assets"
-CLIP_SECONDS = 5.0  # a typical classroom sentence
-GAP_SECONDS = 0.25  # silence between joined examples
-START_TIMEOUT_S = 180
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from benchmarks.common import (
+    ROOT,
+    add_asset_arguments,
+    command_line,
+    machine,
+    make_clip,
+    percentile,
+    read_examples,
+)
+from demo.harness import CHROMIUM_ARGS, free_port, start_app, upload
+
 RENDER_TIMEOUT_MS = 120_000
 VIEWPORT = {"width": 1400, "height": 1800}
 PLOTS = ("prediction-plot", "token-plot", "instance-plot", "distribution-plot")
 VARIATIONS = ["", "really", "today", "again", "now", "then", "still", "indeed", "too", "there"]
-ESPEAK_SENTENCE = (
-    "I waited for you at the station all afternoon, and nobody told me the train was cancelled."
-)
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 # Before a click: remember each figure's plotly div and its data array. Gradio either draws
 # into a new div or hands the old one new data, so "redrawn" means either identity changed.
@@ -80,11 +68,7 @@ ALL_REDRAWN = """(ids) => {
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default=str(ASSETS / "checkpoints" / "whisper_minilm"))
-    parser.add_argument("--bank", default=os.environ.get("MGCMA_BANK", str(ASSETS / "bank")))
-    parser.add_argument(
-        "--examples", default=os.environ.get("MGCMA_EXAMPLES", str(ASSETS / "examples"))
-    )
+    add_asset_arguments(parser)
     parser.add_argument("--clip", default="", help="time this clip instead (with --transcript)")
     parser.add_argument("--transcript", default="", help="what is said in --clip")
     parser.add_argument("--runs", type=int, default=10, help="timed analyses")
@@ -98,99 +82,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-# -- the clip ---------------------------------------------------------------------------------
-
-
-def _examples(directory: Path) -> list[dict]:
-    index = directory / "examples.jsonl"
-    if not index.is_file():
-        return []
-    rows = [json.loads(line) for line in index.read_text().splitlines() if line.strip()]
-    for row in rows:
-        row["audio"] = str(directory / row["audio"])
-    return rows
-
-
-def make_clip(examples: list[dict], folder: Path) -> tuple[Path, str]:
-    """A ≥ 5-s clip and its transcript: examples joined with short gaps, else espeak-ng."""
-    pieces, words, rate, seconds = [], [], None, 0.0
-    for row in sorted(examples, key=lambda r: sf.info(r["audio"]).duration):  # short first: ≈ 5 s
-        samples, sample_rate = sf.read(row["audio"], dtype="float32", always_2d=True)
-        if rate not in (None, sample_rate):
-            continue
-        rate = sample_rate
-        pieces += [samples.mean(axis=1), np.zeros(int(GAP_SECONDS * rate), dtype=np.float32)]
-        words.append(row["text"])
-        seconds += len(samples) / rate + GAP_SECONDS
-        if seconds >= CLIP_SECONDS:
-            path = folder / "bench-clip.wav"
-            sf.write(path, np.concatenate(pieces[:-1]), rate)
-            return path, " ".join(words)
-    espeak = shutil.which("espeak-ng")
-    if espeak is None:
-        raise SystemExit("no examples of 5 s in total and no espeak-ng to synthesise a clip")
-    path = folder / "bench-clip.wav"
-    subprocess.run([espeak, "-s", "140", "-w", str(path), ESPEAK_SENTENCE], check=True)
-    return path, ESPEAK_SENTENCE
-
-
-# -- the server -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_app(
-    args: argparse.Namespace, port: int, log: Path, whisper: str | None = None, offline=True
-) -> tuple[subprocess.Popen, float]:
-    """The app in a subprocess and the seconds from launch to its first page served.
-
-    whisper : passed as --whisper (None: the app's default); offline=False lets a named Whisper
-        try its download (on a closed network: the app's message for an unloadable Whisper)
-    """
-    environment = {
-        **os.environ,
-        "MGCMA_BANK": args.bank,
-        "MGCMA_EXAMPLES": args.examples,
-        "MGCMA_OFFLINE": "1",
-        "HF_HUB_OFFLINE": "1",
-        "GRADIO_ANALYTICS_ENABLED": "False",
-    }
-    if not offline:
-        for name in ("MGCMA_OFFLINE", "HF_HUB_OFFLINE"):
-            environment.pop(name)
-    command = [sys.executable, str(ROOT / "demo" / "app.py"), "--checkpoint", args.checkpoint]
-    if whisper is not None:
-        command += ["--whisper", whisper]
-    started = time.perf_counter()
-    with log.open("w") as output:  # a file, not a pipe: a chatty server never blocks on it
-        process = subprocess.Popen(
-            [*command, "--port", str(port)], env=environment, stdout=output, stderr=output
-        )
-    while time.perf_counter() - started < START_TIMEOUT_S:
-        if process.poll() is not None:
-            raise SystemExit(f"the app exited early:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
-                if response.status == 200:
-                    return process, time.perf_counter() - started
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit(f"the app did not serve its page within {START_TIMEOUT_S} s")
-
-
 # -- the browser ------------------------------------------------------------------------------
-
-
-def upload(page, clip: Path) -> None:
-    block = page.locator("div.block", has=page.locator('[data-testid^="waveform-Speech"]')).first
-    block.get_by_role("button", name="Upload file").click()  # the microphone is the default
-    block.locator("input[type=file]").set_input_files(str(clip))
-    block.get_by_role("button", name="Clear").wait_for(state="visible")
 
 
 def time_analysis(page, transcript: str) -> float:
@@ -199,10 +91,6 @@ def time_analysis(page, transcript: str) -> float:
     page.evaluate(REMEMBER_AND_CLICK, list(PLOTS))
     page.wait_for_function(ALL_REDRAWN, arg=list(PLOTS), polling="raf", timeout=RENDER_TIMEOUT_MS)
     return page.evaluate("window.__benchDone - window.__benchStart")
-
-
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q))
 
 
 def run_browser(url: str, clip: Path, transcript: str, args, shot: tuple | None) -> dict:
@@ -251,17 +139,6 @@ def run_browser(url: str, clip: Path, transcript: str, args, shot: tuple | None)
     return figures
 
 
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{os.cpu_count()} cores ({model}), {platform.system()} {platform.release()}"
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if not (Path(args.checkpoint) / "config.json").is_file():
@@ -274,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("chromium") is None and not Path("/usr/bin/chromium").exists():
         print("chromium is not installed (apt-get install chromium)", file=sys.stderr)
         return 2
-    examples = _examples(Path(args.examples))
+    examples = read_examples(Path(args.examples))
     with tempfile.TemporaryDirectory(prefix="mgcma-bench-") as folder:
         if args.clip:
             clip, transcript = Path(args.clip), args.transcript
@@ -282,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
             clip, transcript = make_clip(examples, Path(folder))
         clip_s = sf.info(clip).duration
         port = args.port or free_port()
-        process, start_s = start_app(args, port, Path(folder) / "app.log")
+        process, start_s = start_app(
+            args.checkpoint, port, Path(folder) / "app.log", bank=args.bank, examples=args.examples
+        )
         shot = None
         if args.screenshot:
             shot = (examples[0]["audio"], examples[0]["text"]) if examples else (clip, transcript)
@@ -297,8 +176,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(args, argv, clip: str, start_s: float, figures: dict) -> None:
     runs = figures["runs_ms"]
-    command = shlex.join(["python", "demo/bench_ui.py", *(sys.argv[1:] if argv is None else argv)])
-    print(f"command:     {command}")
+    print(f"command:     {command_line(__file__, argv)}")
     print(f"machine:     {machine()}")
     print(f"checkpoint:  {args.checkpoint}")
     print(f"clip:        {clip}")

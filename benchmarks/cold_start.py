@@ -1,7 +1,8 @@
 """Cold start: how long a fresh process takes to load a checkpoint and analyse its first clip.
 
-    python -m mgcma.bench_start [--checkpoint assets/checkpoints/compact] [--bank assets/bank]
-                                [--clip assets/examples/01-neutral-both.wav] [--runs 5]
+    python benchmarks/cold_start.py [--checkpoint assets/checkpoints/whisper_minilm]
+                                    [--bank assets/bank]
+                                    [--clip assets/examples/01-neutral-both.wav] [--runs 5]
 
 Each run is a new Python process (nothing cached in memory but the OS's file cache), which times
 (1) `import mgcma` and its dependencies (torch, transformers), (2) `load_model` + the reference
@@ -13,14 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from benchmarks.common import ASSETS, DEFAULT_CHECKPOINT, ROOT, command_line, machine, read_examples
 
 CHILD = r"""
 import json, sys, time
@@ -42,9 +43,9 @@ print(json.dumps({"import": t1 - t0, "load": t2 - t1, "first": t3 - t2, "label":
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default=str(ROOT / "assets" / "checkpoints" / "compact"))
-    parser.add_argument("--bank", default=str(ROOT / "assets" / "bank"), help="'' for none")
-    parser.add_argument("--clip", default=str(ROOT / "assets" / "examples" / "01-neutral-both.wav"))
+    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    parser.add_argument("--bank", default=str(ASSETS / "bank"), help="'' for none")
+    parser.add_argument("--clip", default=str(ASSETS / "examples" / "01-neutral-both.wav"))
     parser.add_argument("--text", default="", help="default: the clip's examples.jsonl entry")
     parser.add_argument("--runs", type=int, default=5)
     return parser.parse_args(argv)
@@ -62,9 +63,8 @@ def main(argv: list[str] | None = None) -> int:
             return done.returncode
         runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
     median = {key: statistics.median(r[key] for r in runs) for key in ("import", "load", "first")}
-    cores = len(os.sched_getaffinity(0))
-    system = f"{platform.system()} {platform.release()}"
-    print(f"machine: {cores} cores ({platform.machine()}), {system}")
+    print(f"command: {command_line(__file__, argv)}")
+    print(f"machine: {machine()}")
     print(f"checkpoint: {args.checkpoint}; bank: {args.bank or 'none'}; clip: {args.clip}")
     print(f"median of {args.runs} fresh processes:")
     print(f"  import mgcma (torch, transformers)   {median['import']:.2f} s")
@@ -75,9 +75,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _example_text(clip: Path) -> str:
-    index = clip.parent / "examples.jsonl"
-    rows = [json.loads(line) for line in index.read_text().splitlines() if line.strip()]
-    return next(row["text"] for row in rows if row["audio"] == clip.name)
+    rows = read_examples(clip.parent)
+    return next(row["text"] for row in rows if Path(row["audio"]).name == clip.name)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""`python -m train bench`: training throughput and where a step's time goes.
+"""Training throughput and where a step's time goes.
+
+    python benchmarks/training.py [--presets compact,paper] [--batch-size 8] [--seconds 3]
+                                  [--steps 5] [--device auto] [--mixed-precision auto]
 
 For the compact and the paper-size presets (random weights; speed does not depend on them) on
 synthetic batches: utterances per second of a full training step (forward, MGCMA losses,
@@ -11,12 +14,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
 
-from mgcma.config import MGCMAConfig
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from benchmarks.common import command_line, random_model
 from mgcma.losses import MGCMALoss
 from mgcma.model import MGCMA
 from mgcma.tokenizer import train_tokenizer
@@ -25,13 +32,15 @@ from train.data import model_inputs
 SENTENCE = "i can not believe you would say something like that to me"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", default="compact,paper", help="comma-separated")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=3.0, help="clip length")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per measurement")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--mixed-precision", default="auto", help="auto, no, bf16 or fp16")
+    return parser.parse_args(argv)
 
 
 class EncodersOnly(nn.Module):
@@ -54,18 +63,10 @@ def _mean(states, mask):
     return (states * weights).sum(1) / weights.sum(1).clamp_min(1)
 
 
-def build(preset: str, tokenizer) -> MGCMA:
-    config = MGCMAConfig.preset(preset)
-    if preset == "paper":  # the paper's shapes with random weights: no download
-        config.speech.from_scratch = config.text.from_scratch = True
-        config.text.overrides = {"vocab_size": 30522}
-    return MGCMA(config, tokenizer)
-
-
 def measure(preset: str, args, device: torch.device, dtype) -> dict:
     torch.manual_seed(0)
     tokenizer = train_tokenizer([SENTENCE] * 4, vocab_size=200)
-    model = build(preset, tokenizer).to(device).train()
+    model = random_model(preset, tokenizer).to(device).train()
     baseline = EncodersOnly(model).to(device).train()
     criterion = MGCMALoss(model.config)
     samples = int(args.seconds * 16000)
@@ -75,6 +76,8 @@ def measure(preset: str, args, device: torch.device, dtype) -> dict:
         **model.tokenize([SENTENCE] * args.batch_size),
     }
     inputs = model_inputs(batch, device)
+    # the baseline reads audio and token ids; the cached-feature inputs are None here
+    raw = {k: inputs[k] for k in ("speech", "speech_mask", "input_ids", "text_mask")}
     labels = torch.arange(args.batch_size, device=device) % 4
     full_optimizer = torch.optim.AdamW(model.parameters(), 1e-4)
     base_optimizer = torch.optim.AdamW(baseline.parameters(), 1e-4)
@@ -88,7 +91,7 @@ def measure(preset: str, args, device: torch.device, dtype) -> dict:
 
     def encoder_step():
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            loss = nn.functional.cross_entropy(baseline(**inputs), labels)
+            loss = nn.functional.cross_entropy(baseline(**raw), labels)
         loss.backward()
         base_optimizer.step()
         base_optimizer.zero_grad()
@@ -108,7 +111,8 @@ def measure(preset: str, args, device: torch.device, dtype) -> dict:
     return {"full": full, "encoders": encoders, "throughput": args.batch_size / full}
 
 
-def main(args: argparse.Namespace) -> int:
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     device = torch.device(
         ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     )
@@ -121,6 +125,7 @@ def main(args: argparse.Namespace) -> int:
         if device.type == "cuda"
         else (f"CPU, {torch.get_num_threads()} threads")
     )
+    print(f"command: {command_line(__file__, argv)}")
     print(
         f"device: {name}; mixed precision: {precision}; batch {args.batch_size} × "
         f"{args.seconds:.1f} s clips; median of {args.steps} steps after one warm-up"
@@ -134,3 +139,7 @@ def main(args: argparse.Namespace) -> int:
             f"{result['encoders'] * 1000:12.0f} {100 * share:13.0f} %"
         )
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

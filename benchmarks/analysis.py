@@ -1,7 +1,7 @@
 """How much the alignment modules and the analysis cost next to the encoders.
 
-    python -m mgcma.bench [--checkpoint assets/checkpoints/whisper_minilm] [--runs 10]
-                          [--compact-runs 30] [--threads N]
+    python benchmarks/analysis.py [--checkpoint assets/checkpoints/whisper_minilm] [--runs 10]
+                                  [--compact-runs 30] [--threads N] [--clip FILE]
 
 Prints, from one run on a 5-s clip:
 1. the shipped default (a checkpoint of the whisper_minilm preset, real weights): the bare
@@ -10,25 +10,28 @@ Prints, from one run on a 5-s clip:
 2. paper-size architecture (wav2vec2-base + BERT-base shapes, random weights: speed does not
    depend on them): the bare encoder forward passes, a plain late-fusion baseline of the same
    encoders (mean-pool, concatenate, linear), and the full `analyze()`;
-3. the compact preset's `analyze()` median.
-A benchmark prints figures; it asserts nothing.
+3. the compact preset's `analyze()` median;
+4. a k-nearest search and a map placement in a reference bank of 50,000 random entries;
+and, with `--clip`, Whisper transcribing that file. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
-import time
+import sys
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from benchmarks.common import command_line, machine, random_model, timed
 from mgcma.analysis import Analyzer
 from mgcma.batch import pad_waveforms
 from mgcma.checkpoint import load_model
-from mgcma.config import MGCMAConfig
 from mgcma.constants import SAMPLE_RATE
 from mgcma.model import MGCMA
 from mgcma.tokenizer import train_tokenizer
@@ -56,26 +59,9 @@ class LateFusion(nn.Module):
         return self.head(pooled)  # (B, C)
 
 
-def paper_sized(tokenizer) -> MGCMA:
-    """The paper preset's shapes with random weights (no download): transformers defaults."""
-    config = MGCMAConfig.preset("paper")
-    config.speech.from_scratch = config.text.from_scratch = True
-    config.text.overrides = {"vocab_size": 30522}
-    return MGCMA(config, tokenizer).eval()
-
-
-def _time(function, runs: int) -> list[float]:
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        function()
-        samples.append(time.perf_counter() - start)
-    return samples
-
-
 def measure_paper(tokenizer, waveform: np.ndarray, runs: int) -> dict[str, float]:
     torch.manual_seed(0)
-    model = paper_sized(tokenizer)
+    model = random_model("paper", tokenizer).eval()
     baseline = LateFusion(model).eval()
     analyzer = Analyzer(model, device="cpu")
     speech, speech_mask = pad_waveforms([waveform])
@@ -99,9 +85,9 @@ def measure_paper(tokenizer, waveform: np.ndarray, runs: int) -> dict[str, float
         function()  # warm-up
     times: dict[str, list[float]] = {"encoders": [], "late_fusion": [], "analyze": []}
     for _ in range(runs):  # interleaved, so drift on a shared machine hits all three alike
-        times["encoders"] += _time(encoders, 1)
-        times["late_fusion"] += _time(late_fusion, 1)
-        times["analyze"] += _time(analyze, 1)
+        times["encoders"] += timed(encoders, 1)
+        times["late_fusion"] += timed(late_fusion, 1)
+        times["analyze"] += timed(analyze, 1)
     return {name: statistics.median(values) for name, values in times.items()}
 
 
@@ -126,8 +112,8 @@ def measure_default(checkpoint: str, waveform: np.ndarray, runs: int) -> dict:
     times: dict[str, list[float]] = {"encoders": [], "analyze": []}
     for _ in range(runs):  # interleaved
         with torch.inference_mode():
-            times["encoders"] += _time(encoders, 1)
-        times["analyze"] += _time(analyze, 1)
+            times["encoders"] += timed(encoders, 1)
+        times["analyze"] += timed(analyze, 1)
     return {**times, "whisper": model.config.speech.backbone}
 
 
@@ -139,15 +125,15 @@ def measure_transcription(whisper_path: str, clip: str, runs: int) -> list[float
     samples = load_audio(clip).samples
     transcriber = Transcriber(whisper_path, device="cpu").load()
     transcriber.transcribe(samples, language="en")
-    return _time(lambda: transcriber.transcribe(samples, language="en"), runs)
+    return timed(lambda: transcriber.transcribe(samples, language="en"), runs)
 
 
 def measure_compact(tokenizer, waveform: np.ndarray, runs: int) -> list[float]:
     torch.manual_seed(0)
-    model = MGCMA(MGCMAConfig.preset("compact"), tokenizer).eval()
+    model = random_model("compact", tokenizer).eval()
     analyzer = Analyzer(model, device="cpu")
     analyzer.analyze(waveform, SAMPLE_RATE, TRANSCRIPT)
-    return _time(lambda: analyzer.analyze(waveform, SAMPLE_RATE, TRANSCRIPT), runs)
+    return timed(lambda: analyzer.analyze(waveform, SAMPLE_RATE, TRANSCRIPT), runs)
 
 
 def measure_bank(entries: int, runs: int = 50) -> dict[str, float]:
@@ -175,15 +161,13 @@ def measure_bank(entries: int, runs: int = 50) -> dict[str, float]:
     meta = {key: [str(i) for i in range(entries)] for key in ("ids", "texts", "labels")}
     bank = ReferenceBank(arrays, meta)
     query = rng.standard_normal(128).astype(np.float32)
-    nearest = _time(lambda: bank.nearest(query, "fused", 8), runs)
-    place = _time(lambda: bank.place(query[:64], "speech"), runs)
+    nearest = timed(lambda: bank.nearest(query, "fused", 8), runs)
+    place = timed(lambda: bank.place(query[:64], "speech"), runs)
     return {"nearest": statistics.median(nearest), "place": statistics.median(place)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m mgcma.bench", description=__doc__.split("\n")[0]
-    )
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=10, help="paper-size repetitions")
     parser.add_argument("--compact-runs", type=int, default=30, help="compact repetitions (≥ 20)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -193,37 +177,32 @@ def main(argv: list[str] | None = None) -> int:
         help="a whisper_minilm checkpoint ('' skips part 1)",
     )
     parser.add_argument("--clip", default="", help="also time Whisper transcribing this file")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    rng = np.random.default_rng(0)
-    waveform = (rng.standard_normal(int(CLIP_SECONDS * SAMPLE_RATE)) * 0.1).astype(np.float32)
-    tokenizer = train_tokenizer([TRANSCRIPT.lower()] * 4, vocab_size=200)
-    print(
-        f"machine: {platform.processor() or platform.machine()}, torch threads "
-        f"{torch.get_num_threads()}, torch {torch.__version__}; clip {CLIP_SECONDS:.0f} s, "
-        f"transcript {len(TRANSCRIPT.split())} words"
+    parser.add_argument(
+        "--bank-entries", type=int, default=50_000, help="reference-bank size (0 skips it)"
     )
+    return parser.parse_args(argv)
 
-    if args.checkpoint:
-        runs = max(args.compact_runs, 20)
-        default = measure_default(args.checkpoint, waveform, runs)
-        encoders, analyze = (statistics.median(default[k]) for k in ("encoders", "analyze"))
-        print(f"\nshipped default ({args.checkpoint}), median of {runs}:")
-        print(f"  frozen encoders alone    {encoders * 1000:8.1f} ms  (the floor)")
+
+def report_default(args, waveform: np.ndarray) -> None:
+    runs = max(args.compact_runs, 20)
+    default = measure_default(args.checkpoint, waveform, runs)
+    encoders, analyze = (statistics.median(default[k]) for k in ("encoders", "analyze"))
+    print(f"\nshipped default ({args.checkpoint}), median of {runs}:")
+    print(f"  frozen encoders alone    {encoders * 1000:8.1f} ms  (the floor)")
+    print(
+        f"  full MGCMA analyze()     {analyze * 1000:8.1f} ms, p90 "
+        f"{np.percentile(default['analyze'], 90) * 1000:.1f} ms  (target median ≤ 100 ms)"
+    )
+    print(f"  analyze / encoders      {analyze / encoders:8.3f} ×  (goal ≤ 1.15)")
+    if args.clip:
+        seconds = measure_transcription(default["whisper"], args.clip, 7)
         print(
-            f"  full MGCMA analyze()     {analyze * 1000:8.1f} ms, p90 "
-            f"{np.percentile(default['analyze'], 90) * 1000:.1f} ms  (target median ≤ 100 ms)"
+            f"  transcription of {args.clip} with {default['whisper']}, 7 runs: median "
+            f"{statistics.median(seconds):.2f} s  (target ≤ 1 s for a 4-s clip)"
         )
-        print(f"  analyze / encoders      {analyze / encoders:8.3f} ×  (goal ≤ 1.15)")
-        whisper_path = default["whisper"]
-        if args.clip:
-            seconds = measure_transcription(whisper_path, args.clip, 7)
-            print(
-                f"  transcription of {args.clip} with {whisper_path}, 7 runs: median "
-                f"{statistics.median(seconds):.2f} s  (target ≤ 1 s for a 4-s clip)"
-            )
 
+
+def report_paper(args, tokenizer, waveform: np.ndarray) -> None:
     paper = measure_paper(tokenizer, waveform, args.runs)
     print(f"\npaper-size architecture (wav2vec2-base + BERT-base shapes), median of {args.runs}:")
     for name, label in (
@@ -240,12 +219,36 @@ def main(argv: list[str] | None = None) -> int:
         "(target ≤ 1.10)"
     )
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    waveform = (rng.standard_normal(int(CLIP_SECONDS * SAMPLE_RATE)) * 0.1).astype(np.float32)
+    tokenizer = train_tokenizer([TRANSCRIPT.lower()] * 4, vocab_size=200)
+    print(f"command: {command_line(__file__, argv)}")
+    print(
+        f"machine: {machine()}; torch threads {torch.get_num_threads()}, torch "
+        f"{torch.__version__}; clip {CLIP_SECONDS:.0f} s, transcript {len(TRANSCRIPT.split())} "
+        "words"
+    )
+    if args.checkpoint:
+        report_default(args, waveform)
+    report_paper(args, tokenizer, waveform)
     compact = measure_compact(tokenizer, waveform, max(args.compact_runs, 20))
     print(
         f"\ncompact preset analyze(), {len(compact)} runs: median "
         f"{statistics.median(compact) * 1000:.1f} ms, p90 "
         f"{np.percentile(compact, 90) * 1000:.1f} ms  (target median ≤ 100 ms)"
     )
+    if args.bank_entries:
+        bank = measure_bank(args.bank_entries)
+        print(
+            f"\nreference bank of {args.bank_entries:,} entries, median of 50: 8 nearest "
+            f"{bank['nearest'] * 1000:.1f} ms, map placement {bank['place'] * 1000:.1f} ms  "
+            "(target ≤ 20 ms)"
+        )
     return 0
 
 

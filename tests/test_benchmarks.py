@@ -1,0 +1,58 @@
+"""The benchmark scripts run: as files from any directory, and (the cheap one) end to end.
+
+They print figures and assert nothing; these tests only keep them runnable. No test imports a
+benchmark (tests/test_style.py checks): they run as subprocesses, as a person would run them.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = sorted(
+    p for p in (ROOT / "benchmarks").glob("*.py") if p.name not in ("__init__.py", "common.py")
+)
+NO_PYTHONPATH = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
+def test_every_benchmark_runs_as_a_file_from_anywhere(tmp_path):
+    """`python benchmarks/<name>.py --help` from another directory, no PYTHONPATH: each script
+    finds the checkout's packages itself (one process, so torch is imported once)."""
+    names = {"analysis", "api_json", "burst", "cold_start", "load", "training", "ui"}
+    assert {p.stem for p in BENCHMARKS} == names
+    runner = (
+        "import runpy, sys\n"
+        "for path in sys.argv[1:]:\n"
+        "    sys.argv = [path, '--help']\n"
+        "    try:\n"
+        "        runpy.run_path(path, run_name='__main__')\n"
+        "    except SystemExit as stop:\n"
+        "        assert stop.code in (0, None), (path, stop.code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", runner, *map(str, BENCHMARKS)],
+        cwd=tmp_path,
+        env=NO_PYTHONPATH,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("usage: ") == len(BENCHMARKS), done.stdout[-3000:]
+
+
+def test_the_training_benchmark_runs_a_step(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "training.py"), "--presets", "compact"]
+        + ["--steps", "1", "--batch-size", "2", "--seconds", "1", "--device", "cpu"],
+        cwd=tmp_path,
+        env=NO_PYTHONPATH,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    row = next(line for line in done.stdout.splitlines() if line.startswith("compact"))
+    utterances_per_s, step_ms, encoders_ms, share = row.split()[1:5]
+    assert float(utterances_per_s) > 0 and 0 < float(encoders_ms) and 0 <= float(share) <= 100
