@@ -55,6 +55,10 @@ class SpeechEncoderConfig:
     # average this many consecutive backbone frames (2: one frame per 40 ms): halves the cost of
     # every layer above the encoder; word-level attention needs no finer grid
     frame_pooling: int = 1
+    # which of the backbone's layers the model reads: -1 the last (Whisper: after its final
+    # LayerNorm), k >= 0 the output of layer k (0: the input embeddings). Middle layers keep more
+    # of how a thing was said; the top of an ASR encoder keeps what was said.
+    hidden_layer: int = -1
     download_name: str = ""  # where the same weights come from when `backbone`'s file is absent
     weights_sha256: str = ""  # of the backbone's weights file, checked when it is loaded
 
@@ -260,6 +264,8 @@ class MGCMAConfig:
                 raise ConfigError(f"{name}: an encoder trained from scratch trains every layer")
         if self.speech.frame_pooling < 1:
             raise ConfigError("speech.frame_pooling must be at least 1")
+        if self.speech.hidden_layer < -1:
+            raise ConfigError("speech.hidden_layer must be -1 (the last layer) or a layer number")
         self.calibration.validate()
         if self.speech.model_type == "whisper" and self.speech.from_scratch:
             raise ConfigError("a Whisper speech encoder is read from an openai-whisper checkpoint")

@@ -123,6 +123,11 @@ class SpeechEncoder(nn.Module):
                     "model with mgcma.build_model(config), which loads it"
                 )
             self.backbone = backbone
+            if config.hidden_layer > len(self.backbone.blocks):
+                raise ConfigError(
+                    f"speech.hidden_layer={config.hidden_layer} but Whisper's encoder has "
+                    f"{len(self.backbone.blocks)} layers"
+                )
             width = self.backbone.ln_post.normalized_shape[0]
             self.reads_fbank = False
             self.hop_samples = 2 * whisper_backbone.HOP_LENGTH  # 320: 20 ms
@@ -199,22 +204,37 @@ class SpeechEncoder(nn.Module):
                 f"({self.min_samples / SAMPLE_RATE * 1000:.0f} ms)"
             )
         frames_per_example = self.num_frames(lengths)  # (B,)
+        wanted = {"output_hidden_states": True} if self.config.hidden_layer >= 0 else {}
         with torch.no_grad() if self.frozen else contextlib.nullcontext():
             if self.reads_whisper:
-                hidden = _whisper_states(self.backbone, speech, lengths)  # (B, T_s, D_s)
+                hidden = _whisper_states(
+                    self.backbone, speech, lengths, self.config.hidden_layer
+                )  # (B, T_s, D_s)
             elif self.reads_fbank:
                 features = fbank_features(speech, lengths, self.config.normalize_input)
                 mask = _length_mask(frames_per_example, features.shape[1])  # (B, T_s)
-                hidden = self.backbone(
-                    input_features=features, attention_mask=mask.long()
-                ).last_hidden_state  # (B, T_s, D_s)
+                hidden = self._layer(
+                    self.backbone(input_features=features, attention_mask=mask.long(), **wanted)
+                )  # (B, T_s, D_s)
             else:
                 if self.config.normalize_input:
                     speech = _normalise(speech, speech_mask)
-                hidden = self.backbone(
-                    input_values=speech, attention_mask=speech_mask.long()
-                ).last_hidden_state  # (B, T_s, D_s)
+                hidden = self._layer(
+                    self.backbone(input_values=speech, attention_mask=speech_mask.long(), **wanted)
+                )  # (B, T_s, D_s)
         return hidden, _length_mask(frames_per_example, hidden.shape[1])  # (B, T_s)
+
+    def _layer(self, output) -> torch.Tensor:
+        """The configured layer of a transformers backbone's output: (B, T_s, D_s)."""
+        if self.config.hidden_layer < 0:
+            return output.last_hidden_state
+        layers = output.hidden_states  # embeddings, then each layer's output
+        if self.config.hidden_layer >= len(layers):
+            raise ConfigError(
+                f"speech.hidden_layer={self.config.hidden_layer} but the backbone has "
+                f"{len(layers) - 1} layers"
+            )
+        return layers[self.config.hidden_layer]
 
     def forward(
         self,
@@ -245,7 +265,9 @@ def pool_frames(
     return total / count.clamp_min(1)[..., None], count > 0
 
 
-def _whisper_states(encoder: nn.Module, speech: torch.Tensor, lengths: torch.Tensor):
+def _whisper_states(
+    encoder: nn.Module, speech: torch.Tensor, lengths: torch.Tensor, layer: int = -1
+) -> torch.Tensor:
     """Whisper states of each clip on its own length, padded: (B, N) → (B, T_s, D_s).
 
     Whisper's attention has no padding mask, so clips of different lengths are not batched
@@ -261,7 +283,7 @@ def _whisper_states(encoder: nn.Module, speech: torch.Tensor, lengths: torch.Ten
         by_length.setdefault(mel.shape[1], []).append(index)
     for indices in by_length.values():
         stacked = torch.stack([mels[i] for i in indices])  # (b, n_mels, F)
-        states = whisper_backbone.encode(encoder, stacked.to(encoder.conv1.weight.dtype))
+        states = whisper_backbone.encode(encoder, stacked.to(encoder.conv1.weight.dtype), layer)
         for i, row in zip(indices, states, strict=True):
             rows[i] = row  # (T_s_b, D_s)
     return nn.utils.rnn.pad_sequence(rows, batch_first=True)  # (B, T_s, D_s)

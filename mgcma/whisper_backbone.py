@@ -116,12 +116,16 @@ def log_mel(samples: torch.Tensor, n_mels: int) -> torch.Tensor:
     return log_mel_spectrogram(samples.float(), n_mels=n_mels)
 
 
-def encode(encoder: torch.nn.Module, mel: torch.Tensor) -> torch.Tensor:
+def encode(encoder: torch.nn.Module, mel: torch.Tensor, layer: int = -1) -> torch.Tensor:
     """Whisper's ``AudioEncoder.forward`` on (B, n_mels, F) mel frames of any length ≤ 30 s.
 
     The same computation as openai-whisper's, with the positional table sliced to the input's
-    length instead of asserting 30 s: (B, n_mels, F) → (B, ceil(F / 2), D_s).
+    length instead of asserting 30 s: (B, n_mels, F) → (B, ceil(F / 2), D_s). ``layer`` k ≥ 0
+    stops after block k (0: the embeddings) and returns its residual stream; -1 runs every
+    block and the final LayerNorm.
     """
+    if layer > len(encoder.blocks):
+        raise ValueError(f"Whisper's encoder has {len(encoder.blocks)} layers; asked for {layer}")
     x = F.gelu(encoder.conv1(mel))  # (B, D_s, F)
     x = F.gelu(encoder.conv2(x))  # (B, D_s, T_s)
     x = x.permute(0, 2, 1)  # (B, T_s, D_s)
@@ -132,6 +136,7 @@ def encode(encoder: torch.nn.Module, mel: torch.Tensor) -> torch.Tensor:
             f"got {x.shape[1] * FRAME_SECONDS:.1f} s"
         )
     x = (x + positions[: x.shape[1]]).to(x.dtype)  # (B, T_s, D_s)
-    for block in encoder.blocks:
+    blocks = encoder.blocks if layer < 0 else encoder.blocks[:layer]
+    for block in blocks:
         x = block(x)
-    return encoder.ln_post(x)  # (B, T_s, D_s)
+    return encoder.ln_post(x) if layer < 0 else x  # (B, T_s, D_s)

@@ -299,3 +299,42 @@ def test_analysis_flags_unknown_and_missing_transcripts(backbones):
     assert any("text side is guessing" in note for note in nonsense.notes)
     known = analyzer.analyze(wave, 16000, "i am so happy to see you today!")
     assert known.known_word_share == 1.0 and not known.notes
+
+
+def test_hidden_layer_reads_the_residual_stream_after_that_many_blocks(backbones):
+    """speech.hidden_layer=k gives the states after Whisper's k-th block (0: the embeddings)."""
+    whisper_path, _ = backbones
+    encoder = whisper_backbone.load_whisper(whisper_path).encoder
+    samples = torch.from_numpy(clips(4)[0])
+    mel = whisper_backbone.log_mel(samples, encoder.conv1.in_channels)[None]  # (1, n_mels, F)
+    captured = []
+    hooks = [block.register_forward_hook(lambda _m, _i, out: captured.append(out))
+             for block in encoder.blocks]  # fmt: skip
+    with torch.no_grad():
+        last = whisper_backbone.encode(encoder, mel)
+        for hook in hooks:
+            hook.remove()
+        assert len(captured) == len(encoder.blocks) >= 2
+        for layer in range(1, len(encoder.blocks) + 1):
+            assert torch.equal(whisper_backbone.encode(encoder, mel, layer), captured[layer - 1])
+        assert torch.equal(encoder.ln_post(captured[-1]), last)
+        assert not torch.allclose(whisper_backbone.encode(encoder, mel, 1), last)
+
+    model = build_model(small_pretrained_config(backbones, **{"speech.hidden_layer": 1})).eval()
+    speech, mask = pad_waveforms([samples.numpy()])
+    states, _ = model.speech_encoder.backbone_states(speech, mask)
+    assert torch.allclose(states, captured[0], atol=1e-6)
+    with pytest.raises(ConfigError, match="hidden_layer=9 but Whisper's encoder has"):
+        build_model(small_pretrained_config(backbones, **{"speech.hidden_layer": 9}))
+
+
+def test_hidden_layer_is_part_of_the_feature_cache_key(backbones, tmp_path):
+    from train.features import FeatureCache
+
+    top = build_model(small_pretrained_config(backbones))
+    middle = build_model(small_pretrained_config(backbones, **{"speech.hidden_layer": 1}))
+    last = build_model(small_pretrained_config(backbones, **{"speech.hidden_layer": -1}))
+    identity = [
+        FeatureCache(tmp_path, m, max_seconds=8.0).speech_identity for m in (top, middle, last)
+    ]
+    assert identity[0] == identity[2] != identity[1]  # the default keeps today's cache valid
