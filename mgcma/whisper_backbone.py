@@ -116,6 +116,20 @@ def log_mel(samples: torch.Tensor, n_mels: int) -> torch.Tensor:
     return log_mel_spectrogram(samples.float(), n_mels=n_mels)
 
 
+def _embed(encoder: torch.nn.Module, mel: torch.Tensor) -> torch.Tensor:
+    """Whisper's two convolutions and its positional table, sliced to the input's length."""
+    x = F.gelu(encoder.conv1(mel))  # (B, D_s, F)
+    x = F.gelu(encoder.conv2(x))  # (B, D_s, T_s)
+    x = x.permute(0, 2, 1)  # (B, T_s, D_s)
+    positions = encoder.positional_embedding
+    if x.shape[1] > positions.shape[0]:
+        raise ValueError(
+            f"Whisper's encoder reads at most {positions.shape[0] * FRAME_SECONDS:.0f} s; "
+            f"got {x.shape[1] * FRAME_SECONDS:.1f} s"
+        )
+    return (x + positions[: x.shape[1]]).to(x.dtype)  # (B, T_s, D_s)
+
+
 def encode(encoder: torch.nn.Module, mel: torch.Tensor, layer: int = -1) -> torch.Tensor:
     """Whisper's ``AudioEncoder.forward`` on (B, n_mels, F) mel frames of any length ≤ 30 s.
 
@@ -126,17 +140,17 @@ def encode(encoder: torch.nn.Module, mel: torch.Tensor, layer: int = -1) -> torc
     """
     if layer > len(encoder.blocks):
         raise ValueError(f"Whisper's encoder has {len(encoder.blocks)} layers; asked for {layer}")
-    x = F.gelu(encoder.conv1(mel))  # (B, D_s, F)
-    x = F.gelu(encoder.conv2(x))  # (B, D_s, T_s)
-    x = x.permute(0, 2, 1)  # (B, T_s, D_s)
-    positions = encoder.positional_embedding
-    if x.shape[1] > positions.shape[0]:
-        raise ValueError(
-            f"Whisper's encoder reads at most {positions.shape[0] * FRAME_SECONDS:.0f} s; "
-            f"got {x.shape[1] * FRAME_SECONDS:.1f} s"
-        )
-    x = (x + positions[: x.shape[1]]).to(x.dtype)  # (B, T_s, D_s)
+    x = _embed(encoder, mel)  # (B, T_s, D_s)
     blocks = encoder.blocks if layer < 0 else encoder.blocks[:layer]
     for block in blocks:
         x = block(x)
     return encoder.ln_post(x) if layer < 0 else x  # (B, T_s, D_s)
+
+
+def encode_layers(encoder: torch.nn.Module, mel: torch.Tensor) -> list[torch.Tensor]:
+    """Every layer `encode` can return, in one pass: ``[encode(·, k) for k in 0…L] + [encode(·)]``,
+    L + 2 tensors of (B, T_s, D_s)."""
+    states = [_embed(encoder, mel)]
+    for block in encoder.blocks:
+        states.append(block(states[-1]))
+    return [*states, encoder.ln_post(states[-1])]

@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bank": ("train.bank", "build the reference bank (embeddings, UMAP maps) for the app"),
     "examples": ("train.examples", "pick the app's example clips from a synthetic corpus"),
     "token-score": ("train.token_score", "share of each word's attention inside its spoken span"),
+    "probe": ("train.probe", "linear probe of each Whisper layer, leave-one-group-out"),
     "export": ("train.export", "write a run's checkpoint for shipping (float16 weights)"),
 }
 USER_ERRORS = (
