@@ -62,6 +62,9 @@ class SpeechEncoderConfig:
     # last. The shipped default trained on layer 2 did not gain (fold g1: RAVDESS 67.2 against
     # 70.3, synthetic 69.7 against 69.6), so the default stays on the last layer.
     hidden_layer: int = -1
+    # instead of one layer: a learned softmax-weighted sum of every layer (SUPERB's weighted sum;
+    # the embeddings, each block, the last after its LayerNorm); caches hold every layer
+    layer_mix: bool = False
     download_name: str = ""  # where the same weights come from when `backbone`'s file is absent
     weights_sha256: str = ""  # of the backbone's weights file, checked when it is loaded
 
@@ -269,6 +272,8 @@ class MGCMAConfig:
             raise ConfigError("speech.frame_pooling must be at least 1")
         if self.speech.hidden_layer < -1:
             raise ConfigError("speech.hidden_layer must be -1 (the last layer) or a layer number")
+        if self.speech.layer_mix and self.speech.hidden_layer != -1:
+            raise ConfigError("speech.layer_mix mixes every layer: leave speech.hidden_layer at -1")
         self.calibration.validate()
         if self.speech.model_type == "whisper" and self.speech.from_scratch:
             raise ConfigError("a Whisper speech encoder is read from an openai-whisper checkpoint")

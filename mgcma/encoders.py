@@ -138,6 +138,10 @@ class SpeechEncoder(nn.Module):
             width = self._configure_transformers_backbone(config)
         freeze_backbone(self.backbone, config.trainable_layers)
         self.frozen = config.trainable_layers == 0
+        # layer_mix: a weight per layer (embeddings, each block), softmax-normalised, equal at first
+        self.layer_weights = (
+            nn.Parameter(torch.zeros(len(_layers(self.backbone)) + 1)) if config.layer_mix else None
+        )
         self.projection = nn.Sequential(nn.Linear(width, dim), nn.LayerNorm(dim))
 
     @property
@@ -204,12 +208,14 @@ class SpeechEncoder(nn.Module):
                 f"({self.min_samples / SAMPLE_RATE * 1000:.0f} ms)"
             )
         frames_per_example = self.num_frames(lengths)  # (B,)
-        wanted = {"output_hidden_states": True} if self.config.hidden_layer >= 0 else {}
+        every_layer = self.config.layer_mix or self.config.hidden_layer >= 0
+        wanted = {"output_hidden_states": True} if every_layer else {}
         with torch.no_grad() if self.frozen else contextlib.nullcontext():
             if self.reads_whisper:
+                layer = None if self.config.layer_mix else self.config.hidden_layer
                 hidden = _whisper_states(
-                    self.backbone, speech, lengths, self.config.hidden_layer
-                )  # (B, T_s, D_s)
+                    self.backbone, speech, lengths, layer
+                )  # (B, T_s, D_s), or (B, T_s, K, D_s) for every layer
             elif self.reads_fbank:
                 features = fbank_features(speech, lengths, self.config.normalize_input)
                 mask = _length_mask(frames_per_example, features.shape[1])  # (B, T_s)
@@ -225,7 +231,10 @@ class SpeechEncoder(nn.Module):
         return hidden, _length_mask(frames_per_example, hidden.shape[1])  # (B, T_s)
 
     def _layer(self, output) -> torch.Tensor:
-        """The configured layer of a transformers backbone's output: (B, T_s, D_s)."""
+        """The configured layer of a transformers backbone's output: (B, T_s, D_s), or every
+        layer (B, T_s, K, D_s) for `layer_mix`."""
+        if self.config.layer_mix:
+            return torch.stack(output.hidden_states, dim=2)  # (B, T_s, K, D_s)
         if self.config.hidden_layer < 0:
             return output.last_hidden_state
         layers = output.hidden_states  # embeddings, then each layer's output
@@ -247,6 +256,9 @@ class SpeechEncoder(nn.Module):
         if states is None:
             states, frame_mask = self.backbone_states(speech, speech_mask)
         states = states.to(self.projection[0].weight.dtype)
+        if self.layer_weights is not None:
+            weights = torch.softmax(self.layer_weights, dim=0)  # (K,)
+            states = torch.einsum("btkd,k->btd", states, weights)  # (B, T_s, D_s)
         if self.config.frame_pooling > 1:
             states, frame_mask = pool_frames(states, frame_mask, self.config.frame_pooling)
         return self.projection(states), frame_mask  # (B, T_s, d), (B, T_s)
@@ -266,9 +278,10 @@ def pool_frames(
 
 
 def _whisper_states(
-    encoder: nn.Module, speech: torch.Tensor, lengths: torch.Tensor, layer: int = -1
+    encoder: nn.Module, speech: torch.Tensor, lengths: torch.Tensor, layer: int | None = -1
 ) -> torch.Tensor:
-    """Whisper states of each clip on its own length, padded: (B, N) → (B, T_s, D_s).
+    """Whisper states of each clip on its own length, padded: (B, N) → (B, T_s, D_s), or with
+    `layer` None every layer: (B, T_s, K, D_s) (the embeddings, each block, the last normed).
 
     Whisper's attention has no padding mask, so clips of different lengths are not batched
     together: each length is one forward (equal lengths share it).
@@ -283,10 +296,15 @@ def _whisper_states(
         by_length.setdefault(mel.shape[1], []).append(index)
     for indices in by_length.values():
         stacked = torch.stack([mels[i] for i in indices])  # (b, n_mels, F)
-        states = whisper_backbone.encode(encoder, stacked.to(encoder.conv1.weight.dtype), layer)
+        mel = stacked.to(encoder.conv1.weight.dtype)
+        if layer is None:
+            every = whisper_backbone.encode_layers(encoder, mel)  # L + 2 × (b, T_s, D_s)
+            states = torch.stack([*every[:-2], every[-1]], dim=2)  # (b, T_s, L + 1, D_s)
+        else:
+            states = whisper_backbone.encode(encoder, mel, layer)  # (b, T_s, D_s)
         for i, row in zip(indices, states, strict=True):
-            rows[i] = row  # (T_s_b, D_s)
-    return nn.utils.rnn.pad_sequence(rows, batch_first=True)  # (B, T_s, D_s)
+            rows[i] = row  # (T_s_b, D_s) or (T_s_b, K, D_s)
+    return nn.utils.rnn.pad_sequence(rows, batch_first=True)  # (B, T_s, [K,] D_s)
 
 
 def fbank_features(speech: torch.Tensor, lengths: torch.Tensor, normalise: bool) -> torch.Tensor:

@@ -7,6 +7,7 @@ tiny.en is used where a test is about its exact computation or its transcripts.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import subprocess
 
@@ -338,3 +339,55 @@ def test_hidden_layer_is_part_of_the_feature_cache_key(backbones, tmp_path):
         FeatureCache(tmp_path, m, max_seconds=8.0).speech_identity for m in (top, middle, last)
     ]
     assert identity[0] == identity[2] != identity[1]  # the default keeps today's cache valid
+
+
+def test_layer_mix_is_a_learned_weighted_sum_of_every_layer(backbones, tmp_path):
+    """speech.layer_mix: equal weights at first (the mean of the layers), trained like any other
+    parameter, its states cached with every layer and read back to the same logits."""
+    from train.features import FeatureCache
+
+    config = small_pretrained_config(backbones, **{"speech.layer_mix": True})
+    model = build_model(config).eval()
+    encoder = model.speech_encoder.backbone
+    samples = torch.from_numpy(clips(5)[0])
+    speech, mask = pad_waveforms([samples.numpy()])
+    states, frame_mask = model.speech_encoder.backbone_states(speech, mask)
+    layers = len(encoder.blocks) + 1
+    assert states.shape[2] == layers == model.speech_encoder.layer_weights.numel()
+    mel = whisper_backbone.log_mel(samples, encoder.conv1.in_channels)[None]
+    with torch.no_grad():
+        assert torch.allclose(states[:, :, 0], whisper_backbone.encode(encoder, mel, 0), atol=1e-6)
+        assert torch.allclose(states[:, :, -1], whisper_backbone.encode(encoder, mel), atol=1e-6)
+    model.speech_encoder.config = dataclasses.replace(
+        model.speech_encoder.config, frame_pooling=1
+    )  # compare frames one to one
+    with torch.no_grad():
+        mixed, _ = model.speech_encoder(None, None, states, frame_mask)
+        expected = model.speech_encoder.projection(states.mean(dim=2))
+    assert torch.allclose(mixed, expected, atol=1e-5)  # zeros → softmax → equal weights
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert "speech_encoder.layer_weights" in trainable
+    cache = FeatureCache(tmp_path, build_model(config), max_seconds=8.0)
+    assert (
+        cache.speech_identity
+        != FeatureCache(
+            tmp_path, build_model(small_pretrained_config(backbones)), max_seconds=8.0
+        ).speech_identity
+    )
+    with pytest.raises(ConfigError, match="layer_mix mixes every layer"):
+        small_pretrained_config(backbones, **{"speech.layer_mix": True, "speech.hidden_layer": 1})
+
+
+def test_layer_mix_weights_survive_save_and_load(backbones, tmp_path):
+    model = build_model(small_pretrained_config(backbones, **{"speech.layer_mix": True})).eval()
+    with torch.no_grad():
+        model.speech_encoder.layer_weights.copy_(torch.tensor([2.0, -1.0, 0.5]))
+    save_model(model, tmp_path / "mixed")
+    loaded = load_model(tmp_path / "mixed").eval()
+    assert torch.equal(loaded.speech_encoder.layer_weights, model.speech_encoder.layer_weights)
+    speech, mask = pad_waveforms(clips(6))
+    tokens = model.tokenize(["so happy", "leave now", "what"])
+    with torch.no_grad():
+        assert torch.allclose(
+            model(speech, mask, **tokens).logits, loaded(speech, mask, **tokens).logits, atol=1e-5
+        )

@@ -217,9 +217,10 @@ class Collator:
 
 
 def _pad_rows(rows: Sequence[torch.Tensor], width: int | None = None):
-    """(T_b, D) float16 rows → (B, T, D) float32 zero-padded and a (B, T) bool mask."""
+    """(T_b, ...) float16 rows → (B, T, ...) float32 zero-padded and a (B, T) bool mask
+    (a row is (T_b, D), or (T_b, K, D) for a speech cache of every layer)."""
     width = width or max(row.shape[0] for row in rows)
-    padded = torch.zeros(len(rows), width, rows[0].shape[1])  # (B, T, D)
+    padded = torch.zeros(len(rows), width, *rows[0].shape[1:])  # (B, T, ...)
     mask = torch.zeros(len(rows), width, dtype=torch.bool)  # (B, T)
     for index, row in enumerate(rows):
         padded[index, : row.shape[0]] = row.float()

@@ -88,7 +88,9 @@ class FeatureCache:
                 FORMAT, speech.model_type, speech.weights_sha256, speech.normalize_input,
                 speech.hf_config if not speech.weights_sha256 else None, max_seconds,
                 augment_settings or {}, seed,
-            ] + ([speech.hidden_layer] if speech.hidden_layer != -1 else [])  # fmt: skip
+            ] + ([speech.hidden_layer] if speech.hidden_layer != -1 else []) + (
+                ["layer_mix"] if speech.layer_mix else []
+            )  # fmt: skip
         self.text_identity = None
         if model.text_encoder is not None:
             text = config.text
