@@ -200,6 +200,33 @@ def test_two_views_lays_each_timed_word_on_its_span_over_the_spectrogram():
     assert not untimed.layout.shapes and "word timings unknown" in untimed.layout.title.text
 
 
+def test_token_heatmap_outlines_each_timed_word_on_its_row_and_tints_it_on_the_spectrogram():
+    seconds = 1.0
+    spectrogram = plots.spectrogram(_sine(300.0, seconds))
+    word_times = [(0.0, 0.1), None, (0.2, 0.4), (0.4, 0.6), (0.6, 0.9)]
+    frame_times = np.arange(49) * 0.02
+    fig = plots.token_heatmap(
+        WORDS, frame_times, _attention(2, len(WORDS), 49), spectrogram=spectrogram,
+        word_times=word_times, duration=seconds,
+    )  # fmt: skip
+    timed = [(row, span) for row, span in enumerate(word_times) if span is not None]
+    outlines = [s for s in fig.layout.shapes if s.xref == "x2"]  # the attention row
+    assert [(s.x0, s.x1, s.y0, s.y1, s.yref) for s in outlines] == [
+        (start, end, row - 0.5, row + 0.5, "y2") for row, (start, end) in timed
+    ]
+    assert [s.name for s in outlines] == [f"span of {WORDS[row]}" for row, _ in timed]
+    tints = [s for s in fig.layout.shapes if s.xref == "x"]  # the spectrogram above
+    assert [(s.x0, s.x1, s.y0, s.y1, s.yref) for s in tints] == [
+        (start, end, 0, 1, "y domain") for _, (start, end) in timed
+    ]
+    assert all(s.opacity == 0.08 and s.line.width == 0 for s in tints)
+    labels = [a for a in fig.layout.annotations if a.xref == "x"]
+    assert [(a.text, a.x, a.y, a.yanchor) for a in labels] == [
+        (WORDS[row], start, 1 if row % 2 == 0 else 0, "top" if row % 2 == 0 else "bottom")
+        for row, (start, _) in timed
+    ]  # word by word, alternately at the top and the bottom: neighbours never collide
+
+
 def test_token_heatmap_errors_say_what_to_pass():
     frame_times = np.arange(10) * 0.02
     attention = _attention(2, 4, 10)
