@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import subprocess
@@ -13,7 +14,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("MGCMA_OFFLINE", "1")
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import soundfile as sf  # noqa: E402
 import torch  # noqa: E402
 import whisper  # noqa: E402
 from transformers import BertConfig, BertModel  # noqa: E402
@@ -235,3 +238,38 @@ def app_url(app_assets):
     yield f"http://127.0.0.1:{port}/"
     process.terminate()
     process.wait(timeout=30)
+
+
+# -- a corpus any model can learn ----------------------------------------------------------
+
+
+PITCH_HZ = {"neutral": 150.0, "happy": 300.0, "angry": 600.0, "sad": 1200.0}
+SENTENCE = {
+    "neutral": "the table is brown",
+    "happy": "what a lovely day",
+    "angry": "get out of here now",
+    "sad": "i miss her so much",
+}
+
+
+def tone_corpus(folder: Path, per_class: int = 4) -> Path:
+    """Each emotion with its own tone and its own sentence, in groups g1-g3: a model that learns
+    anything gets the held-out group right, where chance is 25 %."""
+    rng = np.random.default_rng(0)
+    seconds = np.arange(4800) / 16000  # 0.3 s
+    lines = []
+    for group in ("g1", "g2", "g3"):
+        for label, hertz in PITCH_HZ.items():
+            for index in range(per_class):
+                pitch = hertz * (1 + 0.02 * rng.standard_normal())
+                wave = 0.3 * np.sin(2 * np.pi * pitch * seconds)
+                wave += 0.01 * rng.standard_normal(seconds.size)
+                name = f"{group}-{label}-{index}"
+                sf.write(folder / f"{name}.wav", wave.astype(np.float32), 16000)
+                lines.append(
+                    {"id": name, "audio": f"{name}.wav", "text": SENTENCE[label],
+                     "label": label, "speaker": f"{group}-speaker", "group": group}
+                )  # fmt: skip
+    manifest = folder / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return manifest

@@ -5,37 +5,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import soundfile as sf
 import torch
 
+from conftest import tone_corpus
 from mgcma import whisper_backbone
 from train.__main__ import main as train_main
-
-PITCH_HZ = {"neutral": 150.0, "happy": 300.0, "angry": 600.0, "sad": 1200.0}
-
-
-def _tone_corpus(folder, per_class: int = 5) -> tuple:
-    """Each emotion its own tone, in groups g1-g3; `coin` is a field that no audio predicts."""
-    rng = np.random.default_rng(0)
-    seconds = np.arange(8000) / 16000  # 0.5 s
-    lines = []
-    for group in ("g1", "g2", "g3"):
-        for label, hertz in PITCH_HZ.items():
-            for index in range(per_class):
-                wave = 0.3 * np.sin(
-                    2 * np.pi * hertz * (1 + 0.03 * rng.standard_normal()) * seconds
-                )
-                wave += 0.01 * rng.standard_normal(seconds.size)
-                name = f"{group}-{label}-{index}"
-                sf.write(folder / f"{name}.wav", wave.astype(np.float32), 16000)
-                lines.append(
-                    {"id": name, "audio": f"{name}.wav", "text": "words", "label": label,
-                     "speaker": f"{group}-speaker", "group": group,
-                     "coin": str(rng.integers(2))}
-                )  # fmt: skip
-    manifest = folder / "manifest.jsonl"
-    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    return manifest
 
 
 def test_encode_layers_are_the_layers_encode_returns(backbones):
@@ -50,7 +24,12 @@ def test_encode_layers_are_the_layers_encode_returns(backbones):
 
 
 def test_probe_reads_a_tone_coded_label_and_not_a_coin_toss(backbones, tmp_path, capsys):
-    manifest = _tone_corpus(tmp_path)
+    manifest = tone_corpus(tmp_path, per_class=5)
+    rng = np.random.default_rng(1)
+    lines = [json.loads(line) for line in manifest.read_text().splitlines()]
+    manifest.write_text(  # a field that no audio predicts
+        "".join(json.dumps({**line, "coin": str(rng.integers(2))}) + "\n" for line in lines)
+    )
     figures = tmp_path / "probe.json"
     common = ["probe", "--whisper", str(backbones[0]), "--manifest", str(manifest)]
     assert train_main([*common, "--json", str(figures)]) in (0, None)

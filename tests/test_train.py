@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
 import yaml
 from safetensors.torch import load_file
 
+from conftest import tone_corpus
 from mgcma.checkpoint import CheckpointError, load_model
 from train.cv import cross_validate
 from train.fit import fit
@@ -144,41 +144,9 @@ def test_fit_writes_a_loadable_checkpoint_and_the_resolved_config(tiny_corpus, t
     assert result["test"]["ua"] == pytest.approx(sum(recalls) / len(recalls))
 
 
-PITCH_HZ = {"neutral": 150.0, "happy": 300.0, "angry": 600.0, "sad": 1200.0}
-SENTENCE = {
-    "neutral": "the table is brown",
-    "happy": "what a lovely day",
-    "angry": "get out of here now",
-    "sad": "i miss her so much",
-}
-
-
-def _learnable_corpus(folder: Path, per_class: int = 4) -> Path:
-    """Each emotion with its own tone and its own sentence, in groups g1-g3: a model that learns
-    anything gets the held-out group right, where chance is 25 %."""
-    rng = np.random.default_rng(0)
-    seconds = np.arange(4800) / 16000  # 0.3 s
-    lines = []
-    for group in ("g1", "g2", "g3"):
-        for label, hertz in PITCH_HZ.items():
-            for index in range(per_class):
-                pitch = hertz * (1 + 0.02 * rng.standard_normal())
-                wave = 0.3 * np.sin(2 * np.pi * pitch * seconds)
-                wave += 0.01 * rng.standard_normal(seconds.size)
-                name = f"{group}-{label}-{index}"
-                sf.write(folder / f"{name}.wav", wave.astype(np.float32), 16000)
-                lines.append(
-                    {"id": name, "audio": f"{name}.wav", "text": SENTENCE[label],
-                     "label": label, "speaker": f"{group}-speaker", "group": group}
-                )  # fmt: skip
-    manifest = folder / "manifest.jsonl"
-    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    return manifest
-
-
 def test_fit_learns_a_learnable_toy_set(tmp_path):
     """The training loss falls and the held-out group is classified far above chance."""
-    manifest = _learnable_corpus(tmp_path)
+    manifest = tone_corpus(tmp_path)
     path = _experiment_file(tmp_path, manifest, epochs=5, batch_size=8, lr_new=5e-3)
     # no augmentation: five epochs of clean tones (15 steps) keep the test a few seconds long
     result = fit(_load(path, "--augment.enabled=false"), tmp_path / "run", progress=False)
