@@ -129,6 +129,10 @@ class LossConfig:
     # TextCorpusSettings; GoEmotions in the default). Not in the paper: speech + text corpora
     # are small and their sentences few, a text corpus teaches the text side real language
     text_corpus_weight: float = 0.0
+    # the auxiliary heads learn what each modality says by itself where the data knows it (the
+    # synthetic corpus's prosody_emotion and text_emotion), not the label: a conflict clip's
+    # words are not angry, a "words" clip's voice is not happy (not in the paper)
+    modality_targets: bool = False
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 Total = CE + λ_dist·L_dist + λ_inst·L_inst (+ λ_aux·(CE_speech + CE_text)) (+ λ_guide·L_guide);
 a term is absent (not zero) when its module is switched off, so logs say what was actually trained.
+The auxiliary heads learn the label, or with ``loss.modality_targets`` what each modality says by
+itself (CE_speech on the voice's emotion, CE_text on the words'), where the data knows it.
 """
 
 from __future__ import annotations
@@ -145,9 +147,12 @@ class MGCMALoss(nn.Module):
         labels: torch.Tensor,
         token_spans: torch.Tensor | None = None,
         text_only_labels: torch.Tensor | None = None,
+        modality_labels: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> dict[str, torch.Tensor]:
         """labels : (B,) long; token_spans : (B, T_t, 2) seconds, NaN where unknown (guidance);
-        text_only_labels : (B_x,) long, the labels of the text-only rows (`text_only_logits`)."""
+        text_only_labels : (B_x,) long, the labels of the text-only rows (`text_only_logits`);
+        modality_labels : (B,) and (B,) long, what the voice alone and the words alone say, the
+        auxiliary heads' targets with `loss.modality_targets` (else they learn `labels`)."""
         smoothing = self.config.loss.label_smoothing
         terms = {"ce": F.cross_entropy(output.logits, labels, label_smoothing=smoothing)}
         if self.distribution is not None:
@@ -155,8 +160,11 @@ class MGCMALoss(nn.Module):
         if self.instance is not None:
             terms["instance"] = self.instance(output, labels)
         if output.speech_logits is not None:
-            terms["aux_speech"] = F.cross_entropy(output.speech_logits, labels)
-            terms["aux_text"] = F.cross_entropy(output.text_logits, labels)
+            speech_labels = text_labels = labels
+            if self.config.loss.modality_targets and modality_labels is not None:
+                speech_labels, text_labels = (t.to(labels.device) for t in modality_labels)
+            terms["aux_speech"] = F.cross_entropy(output.speech_logits, speech_labels)
+            terms["aux_text"] = F.cross_entropy(output.text_logits, text_labels)
         if self.needs_attention and token_spans is not None:
             if output.attention_text_to_speech is None:
                 raise ValueError("token guidance needs the model run with return_attention=True")

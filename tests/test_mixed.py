@@ -136,3 +136,30 @@ def test_real_examples_take_one_unheard_actor_per_emotion(tmp_path):
     assert [u.label for u in chosen] == ["neutral", "happy", "angry", "sad"]
     assert chosen[1].extra["intensity"] == "strong" and chosen[1].speaker != chosen[0].speaker
     assert all(u.group == "ravdess-g1" for u in chosen)
+
+
+def test_modality_labels_say_what_the_voice_and_the_words_say_alone(tmp_path):
+    sf.write(tmp_path / "a.wav", np.zeros(8000, np.float32), 16000)
+    conflict = Utterance(
+        "c", tmp_path / "a.wav", "what a lovely day", "angry", "s", "g1", None,
+        {"prosody_emotion": "angry", "text_emotion": "happy", "cue": "conflict"},
+    )  # fmt: skip
+    words = Utterance(
+        "w", tmp_path / "a.wav", "i miss her so much", "sad", "s", "g1", None,
+        {"prosody_emotion": "neutral", "text_emotion": "sad", "cue": "words"},
+    )  # fmt: skip
+    real = Utterance("r", tmp_path / "a.wav", "kids are talking", "happy", "s", "g1", None, {})
+    dataset = EmotionDataset([conflict, words, real])
+    index = dataset.label_index
+    items = [dataset[i] for i in range(3)]
+    assert [(i["label"], i["speech_label"], i["text_label"]) for i in items] == [
+        (index["angry"], index["angry"], index["happy"]),
+        (index["sad"], index["neutral"], index["sad"]),
+        (index["happy"], index["happy"], index["happy"]),  # a corpus that does not say: the label
+    ]
+    # a transcript replaced by nothing says nothing of the words' emotion: the label stays
+    dropped = EmotionDataset([conflict] * 200, text_dropout=0.5)
+    for i in range(200):
+        item = dropped[i]
+        kept = item["text"] == conflict.text
+        assert item["text_label"] == (index["happy"] if kept else index["angry"])

@@ -6,8 +6,10 @@ import torch
 import torch.nn.functional as F
 
 from mgcma.alignment import w2_squared
+from mgcma.config import MGCMAConfig
 from mgcma.losses import (
     DistributionLoss,
+    MGCMALoss,
     InstanceLoss,
     contrastive_targets,
     symmetric_cross_entropy,
@@ -144,3 +146,22 @@ def test_symmetric_cross_entropy_averages_both_directions():
     assert symmetric_cross_entropy(logits, targets).item() == pytest.approx(
         0.5 * (rows + cols).item()
     )
+
+
+@pytest.mark.parametrize("modality_targets", [False, True])
+def test_auxiliary_heads_learn_each_modality_alone_when_asked(modality_targets):
+    config = MGCMAConfig.preset("compact").ablation("no_token")
+    config.alignment.distribution = config.alignment.instance = False
+    config.loss.modality_targets = modality_targets
+    generator = torch.Generator().manual_seed(0)
+    speech_logits, text_logits = torch.randn(2, 3, 4, generator=generator)
+    output = MGCMAOutput(
+        logits=torch.zeros(3, 4), fused=torch.zeros(3, 2),
+        speech_logits=speech_logits, text_logits=text_logits,
+    )  # fmt: skip
+    labels = torch.tensor([2, 3, 1])  # angry (the voice), sad (the words), happy (both)
+    voice, words = torch.tensor([2, 0, 1]), torch.tensor([1, 3, 1])
+    terms = MGCMALoss(config)(output, labels, modality_labels=(voice, words))
+    speech_target, text_target = (voice, words) if modality_targets else (labels, labels)
+    assert torch.isclose(terms["aux_speech"], F.cross_entropy(speech_logits, speech_target))
+    assert torch.isclose(terms["aux_text"], F.cross_entropy(text_logits, text_target))

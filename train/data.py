@@ -70,6 +70,9 @@ class EmotionDataset(Dataset):
     speech : (N,) float32 at 16 kHz
     text : str
     label : int
+    speech_label, text_label : int, what the voice alone and the words alone say: the manifest's
+        ``prosody_emotion`` and ``text_emotion`` where it gives them (the synthetic corpus),
+        else the label; a dropped transcript's ``text_label`` is the label
     words : tuple of (word, start, end) or None
     """
 
@@ -135,8 +138,20 @@ class EmotionDataset(Dataset):
             "id": utterance.id,
             "speech": speech,
             "text": text,
-            "label": self.label_index[utterance.label],
+            **self._labels(utterance, text),
             "words": words,
+        }
+
+    def _labels(self, utterance: Utterance, text: str) -> dict[str, int]:
+        """The label, and what the voice alone and the words alone say (see Items)."""
+        extra = utterance.extra or {}
+        label = self.label_index[utterance.label]
+        speech = extra.get("prosody_emotion", utterance.label)
+        words = extra.get("text_emotion", utterance.label) if text == utterance.text else None
+        return {
+            "label": label,
+            "speech_label": self.label_index.get(speech, label),
+            "text_label": label if words is None else self.label_index.get(words, label),
         }
 
     def _cached_item(self, index: int, utterance: Utterance) -> dict:
@@ -148,12 +163,7 @@ class EmotionDataset(Dataset):
                 np.random.default_rng([self.seed, self.epoch, index]).integers(cache.copies + 1)
             )
         text, words = self._text(index, utterance)
-        item = {
-            "id": utterance.id,
-            "text": text,
-            "label": self.label_index[utterance.label],
-            "words": words,
-        }
+        item = {"id": utterance.id, "text": text, **self._labels(utterance, text), "words": words}
         if cache.speech_identity is not None:
             states, stretch = cache.speech(utterance, copy)
             item["speech_features"] = states  # (T_s, D_s)
@@ -212,8 +222,14 @@ class Collator:
             "text_mask": text["text_mask"],  # (B, T_t)
             "token_spans": text.get("token_spans"),  # (B, T_t, 2) or None
             "labels": torch.tensor([item["label"] for item in items], dtype=torch.long),  # (B,)
+            "speech_labels": _labels(items, "speech_label"),  # (B,) what the voice alone says
+            "text_labels": _labels(items, "text_label"),  # (B,) what the words alone say
             "ids": [item["id"] for item in items],
         }
+
+
+def _labels(items: Sequence[dict], key: str) -> torch.Tensor:
+    return torch.tensor([item.get(key, item["label"]) for item in items], dtype=torch.long)
 
 
 def _pad_rows(rows: Sequence[torch.Tensor], width: int | None = None):

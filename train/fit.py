@@ -400,7 +400,11 @@ def _forward_backward(
             **inputs, return_attention=criterion.needs_attention, text_only=text_only
         )
         terms = criterion(
-            output, batch["labels"].to(accelerator.device), batch["token_spans"], text_labels
+            output,
+            batch["labels"].to(accelerator.device),
+            batch["token_spans"],
+            text_labels,
+            (batch["speech_labels"], batch["text_labels"]),
         )
         accelerator.backward(terms["total"] / group_size)
     if sync:
