@@ -69,6 +69,10 @@ def test_ravdess_labels_and_skipped_clips(ravdess_root):
     assert happy["label"] == "happy" and happy["intensity"] == "strong"
     assert happy["text"] == "Dogs are sitting by the door"
     assert by_id["03-01-01-01-01-01-01"]["text"] == "Kids are talking by the door"
+    # the emotion is in the voice; both statements are neutral words
+    assert {(row["prosody_emotion"], row["text_emotion"]) for row in rows} == {
+        (row["label"], "neutral") for row in rows
+    }
     assert not {"03-01-02-01-01-01-01", "03-01-06-01-01-01-01", "03-02-03-01-01-01-01"} & set(by_id)
     assert report.skipped["calm (--calm drop)"] == 2
     assert report.skipped["fearful (not one of the four classes)"] == 1

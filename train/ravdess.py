@@ -12,7 +12,9 @@ classes and skipped), intensity (``01`` normal, ``02`` strong), statement (``01`
 talking by the door", ``02`` "Dogs are sitting by the door", the utterance's text), repetition,
 and actor (odd numbers are male, even female). Calm is left out by default (``--calm drop``) or
 merged into neutral (``--calm neutral``); each line keeps ``ravdess_emotion`` and ``intensity``,
-so experiments can tell calm-as-neutral and strong from normal clips apart.
+so experiments can tell calm-as-neutral and strong from normal clips apart, and says what each
+modality carries alone: ``prosody_emotion`` is the label, ``text_emotion`` neutral (the two
+statements are emotionally neutral by design; the actors put the emotion in their voices).
 
 Why drop: measured with `train/configs/whisper_minilm.yaml` on folds g1–g3, scored on the same
 four-class clips of the unheard actors, calm-as-neutral gave RAVDESS UA 69.5 / 56.2 / 64.1 %
@@ -232,6 +234,10 @@ def _row(path: Path, name: ClipName, label: str, group: str) -> dict:
         "corpus": CORPUS,
         "licence": LICENCE,
         "ravdess_emotion": EMOTION_NAMES[name.emotion],
+        # the emotion is all in the voice: both statements are neutral by design, said in
+        # every emotion (what `loss.modality_targets` teaches each auxiliary head)
+        "prosody_emotion": label,
+        "text_emotion": "neutral",
         "intensity": INTENSITIES[name.intensity],
         "gender": "male" if name.is_male else "female",
     }
