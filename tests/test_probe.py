@@ -10,6 +10,7 @@ import torch
 from conftest import tone_corpus
 from mgcma import whisper_backbone
 from train.__main__ import main as train_main
+from train.probe import label_by_rule, pooled_layers
 
 
 def test_encode_layers_are_the_layers_encode_returns(backbones):
@@ -34,7 +35,7 @@ def test_probe_reads_a_tone_coded_label_and_not_a_coin_toss(backbones, tmp_path,
     common = ["probe", "--whisper", str(backbones[0]), "--manifest", str(manifest)]
     assert train_main([*common, "--json", str(figures)]) in (0, None)
     result = json.loads(figures.read_text())
-    assert result["clips"] == 60 and list(result["layers"]) == ["0", "1", "2", "last"]
+    assert result["clips"] == 60 and list(result["layers"]) == ["0", "1", "2", "last", "all"]
     for row in result["layers"].values():
         assert len(row["per_group"]) == 3  # one held-out group at a time
         assert row["mean_ua"] == np.mean(row["per_group"])
@@ -46,3 +47,42 @@ def test_probe_reads_a_tone_coded_label_and_not_a_coin_toss(backbones, tmp_path,
     assert train_main([*common, "--label-field", "coin", "--json", str(figures)]) in (0, None)
     coin = json.loads(figures.read_text())["layers"]
     assert max(row["mean_ua"] for row in coin.values()) < 0.8  # chance: 0.5
+
+
+def test_the_rule_combines_the_heard_voice_with_the_true_words(backbones, tmp_path):
+    voice = np.array(["neutral", "angry", "neutral", "sad"])
+    words = np.array(["happy", "happy", "neutral", "happy"])
+    assert list(label_by_rule(voice, words)) == ["happy", "angry", "neutral", "sad"]
+
+    manifest = tone_corpus(tmp_path, per_class=5)
+    rng = np.random.default_rng(2)
+    lines = []
+    for line in map(json.loads, manifest.read_text().splitlines()):
+        said = line["label"]  # the tone: how the clip was said
+        written = ["neutral", "happy", "angry", "sad"][rng.integers(4)]
+        label = str(label_by_rule(np.array([said]), np.array([written]))[0])
+        lines.append({**line, "label": label, "prosody_emotion": said, "text_emotion": written})
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    figures = tmp_path / "rule.json"
+    common = ["probe", "--whisper", str(backbones[0]), "--manifest", str(manifest)]
+    asked = ["--label-field", "prosody_emotion", "--with-words", "text_emotion"]
+    assert train_main([*common, *asked, "--json", str(figures)]) in (0, None)
+    result = json.loads(figures.read_text())
+    rule = result["rule"]
+    assert rule["voice_from"] in result["layers"] and rule["words_from"] == "text_emotion"
+    # the tones are heard, the words are given: the label follows (it would not from the voice
+    # alone, which says nothing of the words a neutral tone leaves the label to)
+    assert rule["mean_ua"] >= 0.9
+    assert rule["mean_ua"] == np.mean(rule["per_group"])
+    voice_alone = result["layers"][rule["voice_from"]]["mean_ua"]
+    assert voice_alone >= 0.9
+
+
+def test_mean_and_std_pooling_keeps_the_mean_first(backbones):
+    encoder = whisper_backbone.load_whisper(backbones[0]).encoder
+    samples = (np.random.default_rng(0).standard_normal(8000) * 0.1).astype(np.float32)
+    mean = pooled_layers(encoder, samples)
+    both = pooled_layers(encoder, samples, "mean+std")
+    width = mean.shape[1]
+    assert both.shape == (mean.shape[0], 2 * width)
+    assert np.allclose(both[:, :width], mean) and (both[:, width:] > 0).all()

@@ -9,6 +9,15 @@ group of speakers, then the mean. It says which layer to read before a model is 
 
 ``--label-field`` picks what is probed: ``label`` (the emotion), or any field of the manifest,
 e.g. the synthetic corpus's ``prosody_emotion`` (how a clip was said, whatever its words say).
+``--pooling mean+std`` pools each layer's frames by their mean and standard deviation (how much
+the voice moves, not only where it sits); the row ``all`` probes every layer at once.
+
+``--with-words FIELD`` asks what the voice side's reading is worth to a fused model whose text
+side were perfect: with ``--label-field prosody_emotion --with-words text_emotion`` on the
+synthetic corpus, the best row's held-out predictions of how each clip was said are combined
+with the true emotion of its words by the corpus's own rule (the voice's emotion unless it is
+neutral, then the words'), and the result is scored against the label: a ceiling for any model
+that hears the voice through this encoder as well as the probe does.
 """
 
 from __future__ import annotations
@@ -36,26 +45,55 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-seconds", type=float, default=8.0, help="clips are cut to this")
     parser.add_argument("--limit", type=int, default=0, help="a seeded sample of N clips")
     parser.add_argument("--regularisation", type=float, default=0.1, help="the probe's C")
+    parser.add_argument("--pooling", choices=("mean", "mean+std"), default="mean")
+    parser.add_argument(
+        "--with-words", default="", help="a field with the words' emotion: score the label rule"
+    )
     parser.add_argument("--json", default="", help="also write the figures to this file")
 
 
-def pooled_layers(encoder: torch.nn.Module, samples: np.ndarray) -> np.ndarray:
-    """(N,) 16-kHz samples → (L + 2, D_s): every layer's states mean-pooled over the clip."""
+def pooled_layers(
+    encoder: torch.nn.Module, samples: np.ndarray, pooling: str = "mean"
+) -> np.ndarray:
+    """(N,) 16-kHz samples → (L + 2, D_s) every layer's states mean-pooled over the clip, or
+    (L + 2, 2·D_s) with ``pooling="mean+std"`` (mean, then standard deviation)."""
     mel = whisper_backbone.log_mel(torch.from_numpy(samples), encoder.conv1.in_channels)[None]
     with torch.no_grad():
         layers = whisper_backbone.encode_layers(encoder, mel)  # L + 2 × (1, T_s, D_s)
-    return torch.cat([states.mean(dim=1) for states in layers]).numpy()
+    pooled = [states.mean(dim=1) for states in layers]  # L + 2 × (1, D_s)
+    if pooling == "mean+std":
+        pooled = [
+            torch.cat([mean, states.std(dim=1, correction=0)], dim=-1)
+            for mean, states in zip(pooled, layers, strict=True)
+        ]  # L + 2 × (1, 2·D_s)
+    return torch.cat(pooled).numpy()
 
 
-def probe(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, c: float) -> list[float]:
-    """UA of a linear probe on each held-out group: (M, D), (M,), (M,) → one UA per group."""
-    scores = []
+def held_out_predictions(
+    features: np.ndarray, labels: np.ndarray, groups: np.ndarray, c: float
+) -> np.ndarray:
+    """Each clip's prediction by a linear probe trained without its group: (M, D) → (M,)."""
+    predictions = np.empty(len(labels), dtype=labels.dtype)
     for group in sorted(set(groups)):
         train, test = groups != group, groups == group
         model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=3000))
         model.fit(features[train], labels[train])
-        scores.append(float(balanced_accuracy_score(labels[test], model.predict(features[test]))))
-    return scores
+        predictions[test] = model.predict(features[test])
+    return predictions
+
+
+def per_group_ua(labels: np.ndarray, predictions: np.ndarray, groups: np.ndarray) -> list[float]:
+    """UA (balanced accuracy) within each group: one figure per group, sorted by name."""
+    return [
+        float(balanced_accuracy_score(labels[groups == g], predictions[groups == g]))
+        for g in sorted(set(groups))
+    ]
+
+
+def label_by_rule(voice: np.ndarray, words: np.ndarray, neutral: str = "neutral") -> np.ndarray:
+    """The synthetic corpus's label rule: the voice's emotion unless it is neutral, then the
+    words' (:mod:`train.synth`, "Cues and the label")."""
+    return np.where(voice != neutral, voice, words)
 
 
 def layer_names(num_blocks: int) -> list[str]:
@@ -74,16 +112,37 @@ def run(args: argparse.Namespace) -> dict:
     encoder = whisper_backbone.load_whisper(args.whisper).encoder
     pooled = np.stack(
         [
-            pooled_layers(encoder, load_audio(u.audio, max_seconds=args.max_seconds).samples)
+            pooled_layers(
+                encoder, load_audio(u.audio, max_seconds=args.max_seconds).samples, args.pooling
+            )
             for u in tqdm(utterances, desc="Whisper layers", leave=False)
         ]
-    )  # (M, L + 2, D_s)
-    names = layer_names(len(encoder.blocks))
-    table = {}
-    for index, name in enumerate(names):
-        per_group = probe(pooled[:, index], labels, groups, args.regularisation)
+    )  # (M, L + 2, D) with D = D_s, or 2·D_s for mean+std
+    rows = {name: pooled[:, i] for i, name in enumerate(layer_names(len(encoder.blocks)))}
+    rows["all"] = pooled.reshape(len(utterances), -1)  # (M, (L + 2)·D)
+    table, predictions = {}, {}
+    for name, features in rows.items():
+        predictions[name] = held_out_predictions(features, labels, groups, args.regularisation)
+        per_group = per_group_ua(labels, predictions[name], groups)
         table[name] = {"mean_ua": float(np.mean(per_group)), "per_group": per_group}
-    return {"clips": len(utterances), "label_field": args.label_field, "layers": table}
+    result = {
+        "clips": len(utterances),
+        "label_field": args.label_field,
+        "pooling": args.pooling,
+        "layers": table,
+    }
+    if args.with_words:
+        best = max(table, key=lambda name: table[name]["mean_ua"])
+        words = np.array([_field(u, args.with_words) for u in utterances])
+        truth = np.array([u.label for u in utterances])
+        per_group = per_group_ua(truth, label_by_rule(predictions[best], words), groups)
+        result["rule"] = {
+            "voice_from": best,
+            "words_from": args.with_words,
+            "mean_ua": float(np.mean(per_group)),
+            "per_group": per_group,
+        }
+    return result
 
 
 def _field(utterance: Utterance, name: str) -> str:
@@ -97,11 +156,21 @@ def _field(utterance: Utterance, name: str) -> str:
 
 def main(args: argparse.Namespace) -> None:
     result = run(args)
-    print(f"linear probe on {result['clips']} clips, {result['label_field']}, leave-one-group-out")
+    print(
+        f"linear probe on {result['clips']} clips, {result['label_field']}, "
+        f"{result['pooling']} pooling, leave-one-group-out"
+    )
     print("layer  mean UA  per held-out group")
     for name, row in result["layers"].items():
         groups = " ".join(f"{v:.2f}" for v in row["per_group"])
         print(f"{name:>5}  {row['mean_ua']:.3f}    {groups}")
+    if "rule" in result:
+        rule = result["rule"]
+        groups = " ".join(f"{v:.2f}" for v in rule["per_group"])
+        print(
+            f"label by the rule, the voice as layer {rule['voice_from']} hears it and the words' "
+            f"true emotion ({rule['words_from']}): UA {rule['mean_ua']:.3f}    {groups}"
+        )
     if args.json:
         with open(args.json, "w") as file:
             json.dump(result, file, indent=1)
