@@ -9,8 +9,8 @@ from mgcma.alignment import w2_squared
 from mgcma.config import MGCMAConfig
 from mgcma.losses import (
     DistributionLoss,
-    MGCMALoss,
     InstanceLoss,
+    MGCMALoss,
     contrastive_targets,
     symmetric_cross_entropy,
 )
