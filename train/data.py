@@ -222,13 +222,13 @@ class Collator:
             "text_mask": text["text_mask"],  # (B, T_t)
             "token_spans": text.get("token_spans"),  # (B, T_t, 2) or None
             "labels": torch.tensor([item["label"] for item in items], dtype=torch.long),  # (B,)
-            "speech_labels": _labels(items, "speech_label"),  # (B,) what the voice alone says
-            "text_labels": _labels(items, "text_label"),  # (B,) what the words alone say
+            "speech_labels": _label_tensor(items, "speech_label"),  # (B,) what the voice alone says
+            "text_labels": _label_tensor(items, "text_label"),  # (B,) what the words alone say
             "ids": [item["id"] for item in items],
         }
 
 
-def _labels(items: Sequence[dict], key: str) -> torch.Tensor:
+def _label_tensor(items: Sequence[dict], key: str) -> torch.Tensor:
     return torch.tensor([item.get(key, item["label"]) for item in items], dtype=torch.long)
 
 
