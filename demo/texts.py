@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,8 +109,8 @@ def cv_table() -> str:
 
 def model_card() -> str:
     card = _read(ROOT / "assets" / "checkpoints" / "README.md")
-    if card:
-        return card
+    if card:  # without the markers that say which script writes its figures
+        return re.sub(r"<!--.*?-->\n?", "", card, flags=re.S)
     return (
         "## Model card\nThe model card ships with the checkpoints in "
         "`assets/checkpoints/README.md`. Intended use: teaching and exploration of multimodal "

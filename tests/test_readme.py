@@ -103,3 +103,31 @@ def test_the_model_card_gives_the_shipped_checkpoints_held_out_figures():
         assert f"{100 * g1['ua']:.1f}" in row, (variant, row)
         for corpus, figures in g1.get("by_corpus", {}).items():
             assert f"{100 * figures['ua']:.1f}" in row, (variant, corpus, row)
+
+
+def test_the_about_tab_shows_the_model_card_without_its_markers():
+    from demo import texts
+
+    card = texts.model_card()
+    assert "Model card" in card and "CC BY-NC-SA 4.0" in card
+    assert "<!--" not in card and "| checkpoint |" in card
+
+
+def test_the_refresh_script_writes_the_cards_table_from_the_shipped_figures():
+    sys.path.insert(0, str(ROOT / "docs" / "results"))
+    try:
+        import refresh
+    finally:
+        sys.path.pop(0)
+    ablation = json.loads((ROOT / "assets" / "checkpoints" / "ablation.json").read_text())
+    card = (ROOT / "assets" / "checkpoints" / "README.md").read_text()
+    rows = refresh.card_table(ablation).splitlines()
+    assert len(rows) == 2 + len(ablation)
+    for row in rows[2:]:  # each checkpoint's WA, UA, F1 and per-corpus UA, as the card gives them
+        name = row.split(" | ")[0]
+        shipped = next(line for line in card.splitlines() if line.startswith(name))
+        assert row.split(" | ")[:-1] == shipped.split(" | ")[:-1], (row, shipped)
+    again = refresh.replace_block(card, "card-g1", refresh.card_table(ablation))
+    assert again.count("<!-- card-g1:start") == 1 and again.count("<!-- card-g1:end -->") == 1
+    with pytest.raises(SystemExit, match="no <!-- missing:start"):
+        refresh.replace_block(card, "missing", "x")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ["mgcma", "train", "demo", "tests", "benchmarks"]
+SOURCES = ["mgcma", "train", "demo", "tests", "benchmarks", "docs"]
 
 
 def _ruff() -> list[str]:
