@@ -112,3 +112,16 @@ def test_pooled_bins_are_the_bins_of_all_predictions_together():
             assert merged["accuracy"] == pytest.approx(direct["accuracy"], abs=1e-3)
             assert merged["confidence"] == pytest.approx(direct["confidence"], abs=1e-3)
     assert pooled_ece(pooled) == pytest.approx(expected_calibration_error(probs, labels), abs=1e-3)
+
+
+def test_each_auxiliary_head_is_calibrated_on_what_it_learned_to_say():
+    """With loss.modality_targets the text head learns the words' emotion: fitted against the
+    label (the voice's, where they disagree) its temperature would flatten every reading."""
+    logits, words = _overconfident(1.0)  # the text head reads the words right, at T = 1
+    rng = np.random.default_rng(2)
+    labels = np.where(rng.random(len(words)) < 0.4, rng.integers(0, 4, len(words)), words)
+    against_label = calibrate({"text": logits}, labels)["text"]["temperature"]
+    report = calibrate({"fused": logits, "text": logits}, labels, {"text": words})
+    assert report["text"]["temperature"] == pytest.approx(1.0, rel=0.1)
+    assert against_label > 1.5 and report["fused"]["temperature"] == against_label
+    assert report["text"]["ece_after"] < 0.03

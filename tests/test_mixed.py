@@ -163,3 +163,33 @@ def test_modality_labels_say_what_the_voice_and_the_words_say_alone(tmp_path):
         item = dropped[i]
         kept = item["text"] == conflict.text
         assert item["text_label"] == (index["happy"] if kept else index["angry"])
+
+
+@pytest.mark.parametrize("modality_targets", [False, True])
+def test_evaluation_gives_each_head_the_targets_it_learned(tiny_model, tmp_path, modality_targets):
+    from train.evaluate import evaluate
+
+    sf.write(tmp_path / "a.wav", 0.1 * np.random.default_rng(0).standard_normal(16000), 16000)
+    conflict = Utterance(
+        "c", tmp_path / "a.wav", "what a lovely day", "angry", "s", "g1", None,
+        {"prosody_emotion": "angry", "text_emotion": "happy", "cue": "conflict"},
+    )  # fmt: skip
+    words = Utterance(
+        "w", tmp_path / "a.wav", "i miss her so much", "sad", "s", "g1", None,
+        {"prosody_emotion": "neutral", "text_emotion": "sad", "cue": "words"},
+    )  # fmt: skip
+    tiny_model.config.loss.modality_targets = modality_targets
+    try:
+        scores = evaluate(tiny_model, [conflict, words], with_logits=True)
+    finally:
+        tiny_model.config.loss.modality_targets = False
+    index = {e: i for i, e in enumerate(tiny_model.emotions)}
+    labels = [index["angry"], index["sad"]]
+    assert scores["labels"].tolist() == labels
+    targets = {head: t.tolist() for head, t in scores["targets"].items()}
+    assert targets["fused"] == labels
+    if modality_targets:
+        assert targets["speech"] == [index["angry"], index["neutral"]]
+        assert targets["text"] == [index["happy"], index["sad"]]
+    else:
+        assert targets["speech"] == targets["text"] == labels

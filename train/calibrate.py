@@ -75,13 +75,18 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int 
     )
 
 
-def calibrate(logits: dict[str, np.ndarray], labels: np.ndarray) -> dict:
+def calibrate(
+    logits: dict[str, np.ndarray], labels: np.ndarray, targets: dict[str, np.ndarray] | None = None
+) -> dict:
     """Fit a temperature per head and measure ECE before and after.
 
     Parameters
     ----------
     logits : head ("fused", "speech", "text") → (N, C) logits on the validation split
     labels : (N,) class indices
+    targets : head → (N,) what that head learned to say, where it is not the label (with
+        `loss.modality_targets` the speech head learns the voice's emotion, the text head the
+        words'): its temperature and ECE are measured against those
 
     Returns
     -------
@@ -91,16 +96,17 @@ def calibrate(logits: dict[str, np.ndarray], labels: np.ndarray) -> dict:
     """
     report: dict = {"count": int(len(labels))}
     for head, values in logits.items():
-        temperature = fit_temperature(values, labels)
+        truth = (targets or {}).get(head, labels)  # (N,)
+        temperature = fit_temperature(values, truth)
         before, after = softmax(values, axis=1), softmax(values / temperature, axis=1)
         report[head] = {
             "temperature": round(temperature, 4),
-            "ece_before": round(expected_calibration_error(before, labels), 4),
-            "ece_after": round(expected_calibration_error(after, labels), 4),
-            "nll_before": round(nll(values, labels), 4),
-            "nll_after": round(nll(values, labels, temperature), 4),
-            "bins_before": reliability_bins(before, labels),
-            "bins_after": reliability_bins(after, labels),
+            "ece_before": round(expected_calibration_error(before, truth), 4),
+            "ece_after": round(expected_calibration_error(after, truth), 4),
+            "nll_before": round(nll(values, truth), 4),
+            "nll_after": round(nll(values, truth, temperature), 4),
+            "bins_before": reliability_bins(before, truth),
+            "bins_after": reliability_bins(after, truth),
         }
     return report
 

@@ -34,8 +34,10 @@ def evaluate(
     metrics and `corpus_ua` the mean of their UA.
 
     features : a `train.features.FeatureCache` of this model's frozen backbones, or None
-    with_logits : also return `logits`, head → (N, C) float32 numpy, and `labels` (N,): what
-        temperature scaling is fitted on
+    with_logits : also return `logits`, head → (N, C) float32 numpy, `labels` (N,), and
+        `targets`, head → (N,) what that head learned to say: the label, or with
+        `loss.modality_targets` what the voice alone (speech head) or the words alone (text
+        head) say; what each head's temperature is fitted on
     """
     was_training = model.training
     model.eval()
@@ -49,10 +51,13 @@ def evaluate(
     device = model.device
     labels, predictions, rows = [], [], []
     logits: dict[str, list[torch.Tensor]] = {}
+    own = {"speech": [], "text": []}  # what each auxiliary head was taught
     for batch in loader:
         output = model(**model_inputs(batch, device))
         probs = model.probabilities(output)["fused"].cpu()
         labels += batch["labels"].tolist()
+        own["speech"] += batch["speech_labels"].tolist()
+        own["text"] += batch["text_labels"].tolist()
         predictions += probs.argmax(-1).tolist()
         if with_logits:
             for head, values in zip(
@@ -90,6 +95,11 @@ def evaluate(
     if with_logits:
         metrics["logits"] = {head: torch.cat(parts).numpy() for head, parts in logits.items()}
         metrics["labels"] = np.asarray(labels)
+        modality = model.config.loss.modality_targets
+        metrics["targets"] = {
+            head: np.asarray(own[head] if modality and head in own else labels)
+            for head in metrics["logits"]
+        }
     return metrics
 
 

@@ -469,7 +469,7 @@ def _finish(
             best, test_utts, batch_size, with_predictions=True, with_logits=True, **kwargs
         )
         result["calibration_test"] = _test_ece(best, scores)
-        drop = ("predictions", "logits", "labels", "by_corpus")
+        drop = ("predictions", "logits", "labels", "targets", "by_corpus")
         result["test"] = {k: v for k, v in scores.items() if k not in drop}
         result["test_by_corpus"] = scores_by_corpus(test_utts, scores["predictions"], best.emotions)
         result["predictions"] = scores["predictions"]
@@ -488,7 +488,7 @@ def _finish(
 
 def _calibrate(best, val: dict, out: Path) -> dict:
     """Fit each head's temperature on validation, store it in ``out/best``, draw the diagram."""
-    report = calibrate(val["logits"], val["labels"])
+    report = calibrate(val["logits"], val["labels"], val.get("targets"))
     calibration = best.config.calibration
     for head in ("fused", "speech", "text"):
         if head in report:
@@ -503,14 +503,14 @@ def _test_ece(best, scores: dict) -> dict:
     """ECE of each head on the test group, with and without the validation's temperatures."""
     from scipy.special import softmax
 
-    labels, calibration = scores["labels"], best.config.calibration
-    return {
-        head: {
-            "ece_before": round(expected_calibration_error(softmax(z, axis=1), labels), 4),
-            "ece_after": round(
-                expected_calibration_error(softmax(z / getattr(calibration, head), axis=1), labels),
-                4,
-            ),
+    calibration, targets = best.config.calibration, scores.get("targets") or {}
+    report = {}
+    for head, z in scores["logits"].items():
+        truth = targets.get(head, scores["labels"])  # (N,) what this head learned to say
+        before = softmax(z, axis=1)
+        after = softmax(z / getattr(calibration, head), axis=1)
+        report[head] = {
+            "ece_before": round(expected_calibration_error(before, truth), 4),
+            "ece_after": round(expected_calibration_error(after, truth), 4),
         }
-        for head, z in scores["logits"].items()
-    }
+    return report
