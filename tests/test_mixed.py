@@ -13,7 +13,7 @@ import soundfile as sf
 from mgcma.config import ConfigError
 from train.data import EmotionDataset, LengthBucketSampler, nonsense_transcript
 from train.fit import split_data
-from train.manifest import Utterance, folds, split_by_group
+from train.manifest import Utterance, folds, load_manifest, split_by_group
 from train.mix import load_utterances, utterance_weights
 from train.settings import load_experiment
 
@@ -193,3 +193,24 @@ def test_evaluation_gives_each_head_the_targets_it_learned(tiny_model, tmp_path,
         assert targets["text"] == [index["happy"], index["sad"]]
     else:
         assert targets["speech"] == targets["text"] == labels
+
+
+def test_heldout_copies_a_folds_clips_with_a_manifest_that_loads(tmp_path):
+    from train.heldout import write_heldout
+    from train.manifest import ManifestError
+
+    sf.write(tmp_path / "a.flac", np.zeros(8000, np.float32), 16000)
+    lines = [
+        {"id": f"r{i}", "audio": "a.flac", "text": "kids are talking by the door",
+         "label": label, "speaker": f"actor-{i}", "group": group, "licence": "CC BY-NC-SA 4.0"}
+        for i, (label, group) in enumerate([("sad", "g1"), ("happy", "g2"), ("angry", "g1")])
+    ]  # fmt: skip
+    (tmp_path / "m.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    rows = write_heldout(tmp_path / "m.jsonl", tmp_path / "out", ["g1"])
+    shipped = load_manifest(tmp_path / "out" / "manifest.jsonl")
+    assert [u.id for u in shipped] == ["r0", "r2"] == [r["id"] for r in rows]
+    assert [u.label for u in shipped] == ["sad", "angry"]
+    assert all(u.audio.is_file() and u.audio.parent == tmp_path / "out" for u in shipped)
+    assert shipped[0].extra["licence"] == "CC BY-NC-SA 4.0"
+    with pytest.raises(ManifestError, match="no utterance of groups"):
+        write_heldout(tmp_path / "m.jsonl", tmp_path / "none", ["g9"])

@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "token-score": ("train.token_score", "share of each word's attention inside its spoken span"),
     "probe": ("train.probe", "linear probe of each Whisper layer, leave-one-group-out"),
     "export": ("train.export", "write a run's checkpoint for shipping (float16 weights)"),
+    "heldout": ("train.heldout", "copy a fold's test clips and their manifest (for the tests)"),
 }
 USER_ERRORS = (
     ConfigError,
