@@ -21,6 +21,8 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
+from mgcma.checkpoint import as_umask_allows
+
 ARRAYS_NAME, META_NAME = "bank.safetensors", "bank.json"
 PLACEMENT_NEIGHBOURS = 10  # neighbours averaged to place a new point on a map
 STATISTICS = ("w2_distance", "similarity", "overlap", "instance_similarity")
@@ -106,6 +108,7 @@ class ReferenceBank:
             },
             str(directory / ARRAYS_NAME),
         )
+        as_umask_allows(directory / ARRAYS_NAME)  # safetensors writes its files 0600
         (directory / META_NAME).write_text(json.dumps(self.meta, indent=1))
         return directory
 

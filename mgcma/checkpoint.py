@@ -103,6 +103,7 @@ def save_model(model: MGCMA, directory: str | Path, dtype: torch.dtype | None = 
         (staging / CONFIG_NAME).write_text(json.dumps(document, indent=2) + "\n")
         if model.tokenizer is not None:
             model.tokenizer.save_pretrained(staging)
+        as_umask_allows(staging)
         replace_directory(staging, directory)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -135,6 +136,16 @@ def _portable_config(config: MGCMAConfig, directory: Path) -> dict:
             relative = os.path.relpath(path.resolve(), directory.resolve())
             encoder["backbone"] = relative if relative.startswith(".") else f"./{relative}"
     return data
+
+
+def as_umask_allows(path: Path) -> None:
+    """Give `path` (and what a directory holds) the modes a plain mkdir or open would: the
+    staging directory of `tempfile.mkdtemp` is 0700, and safetensors writes its files 0600, so
+    an app run by another user could not read a checkpoint written for it."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for item in [path, *path.rglob("*")] if path.is_dir() else [path]:
+        item.chmod((0o777 if item.is_dir() else 0o666) & ~umask)
 
 
 def replace_directory(staging: Path, directory: Path) -> None:

@@ -191,3 +191,22 @@ def test_persistence_points_one_way_and_the_package_has_no_import_circle():
 
     circles = [module for module in graph if reaches(module, module, set())]
     assert not circles, circles
+
+
+def test_a_saved_checkpoint_and_bank_are_readable_as_the_umask_allows(tiny_model, tmp_path):
+    """mkdtemp stages at 0700 and safetensors writes 0600: an app run by another user (a
+    Space, a classroom server) must still read what the trainer wrote."""
+    import os
+
+    from mgcma.bank import ReferenceBank
+
+    umask = os.umask(0o022)
+    try:
+        directory = save_model(tiny_model, tmp_path / "ckpt")
+        assert directory.stat().st_mode & 0o777 == 0o755
+        assert all(p.stat().st_mode & 0o777 == 0o644 for p in directory.iterdir())
+        bank = ReferenceBank.load(Path(__file__).parents[1] / "assets" / "bank")
+        bank.save(tmp_path / "bank")
+        assert all(p.stat().st_mode & 0o777 == 0o644 for p in (tmp_path / "bank").iterdir())
+    finally:
+        os.umask(umask)
