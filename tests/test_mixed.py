@@ -138,16 +138,23 @@ def test_real_examples_take_one_unheard_actor_per_emotion(tmp_path):
     assert all(u.group == "ravdess-g1" for u in chosen)
 
 
-def test_modality_labels_say_what_the_voice_and_the_words_say_alone(tmp_path):
-    sf.write(tmp_path / "a.wav", np.zeros(8000, np.float32), 16000)
+def _conflict_and_words(folder: Path, audio: np.ndarray) -> tuple[Utterance, Utterance]:
+    """A conflict clip (angry voice, happy words) and a words-only one (neutral voice, sad
+    words), both saying `audio`."""
+    sf.write(folder / "a.wav", audio, 16000)
     conflict = Utterance(
-        "c", tmp_path / "a.wav", "what a lovely day", "angry", "s", "g1", None,
+        "c", folder / "a.wav", "what a lovely day", "angry", "s", "g1", None,
         {"prosody_emotion": "angry", "text_emotion": "happy", "cue": "conflict"},
     )  # fmt: skip
     words = Utterance(
-        "w", tmp_path / "a.wav", "i miss her so much", "sad", "s", "g1", None,
+        "w", folder / "a.wav", "i miss her so much", "sad", "s", "g1", None,
         {"prosody_emotion": "neutral", "text_emotion": "sad", "cue": "words"},
     )  # fmt: skip
+    return conflict, words
+
+
+def test_modality_labels_say_what_the_voice_and_the_words_say_alone(tmp_path):
+    conflict, words = _conflict_and_words(tmp_path, np.zeros(8000, np.float32))
     real = Utterance("r", tmp_path / "a.wav", "kids are talking", "happy", "s", "g1", None, {})
     dataset = EmotionDataset([conflict, words, real])
     index = dataset.label_index
@@ -169,15 +176,8 @@ def test_modality_labels_say_what_the_voice_and_the_words_say_alone(tmp_path):
 def test_evaluation_gives_each_head_the_targets_it_learned(tiny_model, tmp_path, modality_targets):
     from train.evaluate import evaluate
 
-    sf.write(tmp_path / "a.wav", 0.1 * np.random.default_rng(0).standard_normal(16000), 16000)
-    conflict = Utterance(
-        "c", tmp_path / "a.wav", "what a lovely day", "angry", "s", "g1", None,
-        {"prosody_emotion": "angry", "text_emotion": "happy", "cue": "conflict"},
-    )  # fmt: skip
-    words = Utterance(
-        "w", tmp_path / "a.wav", "i miss her so much", "sad", "s", "g1", None,
-        {"prosody_emotion": "neutral", "text_emotion": "sad", "cue": "words"},
-    )  # fmt: skip
+    noise = 0.1 * np.random.default_rng(0).standard_normal(16000)
+    conflict, words = _conflict_and_words(tmp_path, noise)
     tiny_model.config.loss.modality_targets = modality_targets
     try:
         scores = evaluate(tiny_model, [conflict, words], with_logits=True)
