@@ -21,7 +21,7 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
-from mgcma.checkpoint import as_umask_allows
+from mgcma.files import as_umask_allows
 
 ARRAYS_NAME, META_NAME = "bank.safetensors", "bank.json"
 PLACEMENT_NEIGHBOURS = 10  # neighbours averaged to place a new point on a map

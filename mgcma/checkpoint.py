@@ -33,6 +33,7 @@ from safetensors.torch import load_file, save_file
 from mgcma.backbones import load_backbone, load_tokenizer
 from mgcma.config import ConfigError, MGCMAConfig, references_backbone
 from mgcma.constants import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CONFIG_NAME, WEIGHTS_NAME
+from mgcma.files import as_umask_allows
 from mgcma.model import MGCMA
 
 HUB_FILES = [CONFIG_NAME, WEIGHTS_NAME, "tokenizer*", "special_tokens_map.json", "vocab.txt"]
@@ -136,16 +137,6 @@ def _portable_config(config: MGCMAConfig, directory: Path) -> dict:
             relative = os.path.relpath(path.resolve(), directory.resolve())
             encoder["backbone"] = relative if relative.startswith(".") else f"./{relative}"
     return data
-
-
-def as_umask_allows(path: Path) -> None:
-    """Give `path` (and what a directory holds) the modes a plain mkdir or open would: the
-    staging directory of `tempfile.mkdtemp` is 0700, and safetensors writes its files 0600, so
-    an app run by another user could not read a checkpoint written for it."""
-    umask = os.umask(0)
-    os.umask(umask)
-    for item in [path, *path.rglob("*")] if path.is_dir() else [path]:
-        item.chmod((0o777 if item.is_dir() else 0o666) & ~umask)
 
 
 def replace_directory(staging: Path, directory: Path) -> None:

@@ -24,6 +24,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from train.report import pm
+
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = {  # the card's first column: the app's checkpoint folder, and what it lacks
     "full": "`whisper_minilm` (MGCMA, all three granularities)",
@@ -40,10 +42,6 @@ CORPORA = {"ravdess": "RAVDESS", "synthetic": "synthetic"}
 
 def percent(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
-
-
-def pm(stats: dict, scale: float = 100.0, digits: int = 1) -> str:
-    return f"{scale * stats['mean']:.{digits}f} ± {scale * stats['std']:.{digits}f}"
 
 
 def replace_block(text: str, name: str, body: str) -> str:
@@ -81,10 +79,11 @@ def cv_table(report: dict) -> str:
     calibration = report.get("calibration_summary") or {}
     if calibration:
         rows = [f.get("calibration", {}) for f in folds]
+        ece = calibration["val_ece_after"]
         lines.append(
             "| validation ECE, fused, after temperature scaling | "
             + " | ".join(f"{r['val_ece_after']:.3f}" for r in rows)
-            + f" | **{pm(calibration['val_ece_after'], 1, 3)}** | ≤ 0.08 |"
+            + f" | **{ece['mean']:.3f} ± {ece['std']:.3f}** | ≤ 0.08 |"
         )
         lines.append(
             "| test ECE, fused: before → after | "
