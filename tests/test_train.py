@@ -367,7 +367,11 @@ def test_a_run_killed_mid_epoch_resumes_to_the_uninterrupted_result(tiny_corpus,
     progress_file = killed / "last" / "progress.json"
     deadline = time.time() + 120
     while time.time() < deadline and process.poll() is None:
-        if progress_file.is_file() and json.loads(progress_file.read_text())["step"] >= 4:
+        try:  # `last` is swapped for its successor in two renames: it may be gone a moment
+            step = json.loads(progress_file.read_text())["step"]
+        except (FileNotFoundError, json.JSONDecodeError):
+            step = 0
+        if step >= 4:
             process.send_signal(signal.SIGKILL)
             break
         time.sleep(0.01)
