@@ -13,7 +13,7 @@ from pathlib import Path
 
 from demo.notes import cause
 from demo.settings import SHIPPED_WHISPER
-from mgcma.asr import TYPE_INSTEAD, Transcriber, TranscriberError
+from mgcma.asr import TYPE_INSTEAD, UNSURE_BELOW, Transcriber, TranscriberError
 from mgcma.audio import Audio, load_audio
 
 WHISPER_CHOICES = ("tiny", "base", "small")  # downloaded by openai-whisper on first use
@@ -36,6 +36,16 @@ def whisper_choices(configured: str) -> list[tuple[str, str]]:
         label = f"{Path(configured).name} (local file)"
     choices = [(label, configured)]
     return choices + [(name, name) for name in WHISPER_CHOICES if name != configured]
+
+
+def unsure_note(heard: str, confidence: float, name: str) -> str:
+    """Why a transcript Whisper was unsure of is not read (shown in the analysis's notes)."""
+    return (
+        f"Whisper {name} heard “{heard}” but was unsure of its words (mean word probability "
+        f"{confidence:.2f}, below {UNSURE_BELOW}; speech in another language or unclear speech "
+        "does this): the words were not read, so the voice decides. Type the transcript to have "
+        "the words read."
+    )
 
 
 class Transcription:
@@ -61,6 +71,8 @@ class Transcription:
             self._failures[name] = cause(error, reason)
             return "", [], f"Whisper is not available here: {reason} Type the transcript instead."
         self._failures.pop(name, None)
+        if transcript.unsure:  # English words for speech that was not (clearly) English
+            return "", [], unsure_note(transcript.text, transcript.confidence, transcriber.name)
         words = [{"word": w.word, "start": w.start, "end": w.end} for w in transcript.words]
         status = transcript.note or f"Transcribed with Whisper {transcriber.name}."
         return transcript.text, words, status

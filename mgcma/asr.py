@@ -35,6 +35,7 @@ import numpy as np
 import torch
 import whisper
 from whisper.tokenizer import LANGUAGES, TO_LANGUAGE_CODE
+from whisper.utils import compression_ratio
 
 from mgcma.audio import SILENCE_DBFS, rms_dbfs  # below SILENCE_DBFS Whisper would hallucinate
 from mgcma.constants import SAMPLE_RATE
@@ -47,6 +48,13 @@ LOGPROB_THRESHOLD = -1.0
 # Fallback temperatures when a decode fails the compression/logprob checks; Whisper's default
 # goes up to 1.0, which on short emotional clips mostly adds invented words and time.
 TEMPERATURES = (0.0, 0.2, 0.4)
+# An English-only Whisper writes English words for any speech, so its transcript of German reads
+# as a (wrong) English sentence; its word probabilities tell. Below this mean word probability
+# the app shows the transcript but does not read it (benchmarks/transcript_confidence.py).
+UNSURE_BELOW = 0.5
+# Whisper's own bound on a decode's zlib compression ratio: above it, the text is a loop
+# ("yeah, yeah, yeah, …"), which the fallback temperatures did not break
+REPETITIVE_ABOVE = 2.4
 OFFLINE_ENV_VARS = ("HF_HUB_OFFLINE", "MGCMA_OFFLINE")
 TRUE_VALUES = ("1", "true", "yes", "on")  # the values huggingface_hub accepts for its flags
 TYPE_INSTEAD = "You can type the transcript instead."
@@ -105,9 +113,28 @@ class Transcript:
     no_speech_prob: float
     note: str | None
 
+    @property
+    def confidence(self) -> float:
+        """Whisper's mean word probability, in [0, 1]; 0.0 without words."""
+        if not self.words:
+            return 0.0
+        return sum(word.probability for word in self.words) / len(self.words)
+
+    @property
+    def unsure(self) -> bool:
+        """True when there are words but Whisper was unsure of them (`UNSURE_BELOW`) or they
+        repeat in a loop (`REPETITIVE_ABOVE`): not words to read as what was said."""
+        if not self.words:
+            return False
+        return self.confidence < UNSURE_BELOW or compression_ratio(self.text) > REPETITIVE_ABOVE
+
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict (words as a list of dicts)."""
-        return {**asdict(self), "words": [asdict(word) for word in self.words]}
+        return {
+            **asdict(self),
+            "words": [asdict(word) for word in self.words],
+            "confidence": self.confidence,
+        }
 
 
 def is_offline() -> bool:

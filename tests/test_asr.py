@@ -285,3 +285,24 @@ def test_each_window_is_encoded_once_and_word_times_are_unchanged(hello_world, m
     again = [(w["start"], w["end"]) for s in reused["segments"] for w in s["words"]]
     assert again == times
     assert "forward" not in vars(model.encoder)  # the patch is gone afterwards
+
+
+def test_a_transcript_is_unsure_when_its_words_are_improbable_or_loop():
+    from mgcma.asr import UNSURE_BELOW, Transcript, Word
+
+    def transcript(text, probabilities):
+        words = tuple(
+            Word(w, i * 0.3, i * 0.3 + 0.2, p)
+            for i, (w, p) in enumerate(zip(text.split(), probabilities, strict=True))
+        )
+        return Transcript(text, words, "en", 0.1, None)
+
+    sure = transcript("kids are talking by the door", [0.99, 0.95, 0.9, 0.97, 0.99, 0.98])
+    assert sure.confidence == pytest.approx(0.9633, abs=1e-3) and not sure.unsure
+    mumbled = transcript("the weapon leaked of the nice gun", [0.6, 0.1, 0.2, 0.5, 0.4, 0.3, 0.2])
+    assert mumbled.confidence < UNSURE_BELOW and mumbled.unsure
+    loop = transcript("yeah, " * 40, [0.7] * 40)  # probable words, but a decoding loop
+    assert loop.confidence > UNSURE_BELOW and loop.unsure
+    nothing = Transcript("", (), "en", 0.9, "No speech detected.")
+    assert nothing.confidence == 0.0 and not nothing.unsure  # empty is empty, not unsure
+    assert json.loads(json.dumps(sure.to_dict()))["confidence"] == pytest.approx(sure.confidence)

@@ -73,6 +73,39 @@ def test_the_app_transcribes_offline_with_the_whisper_that_is_the_models_ear(shi
     assert Path(transcriber.name).resolve() == (ASSETS / "backbones" / "whisper-tiny.en.pt")
 
 
+def test_words_whisper_is_unsure_of_are_shown_in_a_note_and_not_read(shipped_explorer, tmp_path):
+    """German speech through the English-only tiny.en comes out as English words nobody said
+    ("the weapon leaked of the nice gun."); their low word probabilities keep them from the
+    model, which then hears the voice alone. A real English sentence is read as ever."""
+    import subprocess
+
+    from conftest import require_tool
+    from mgcma.audio import load_audio
+
+    wav = tmp_path / "de.wav"
+    german = "Morgen fahren wir mit dem Zug nach Berlin."
+    subprocess.run([require_tool("espeak-ng"), "-v", "de", "-w", str(wav), german], check=True)
+    clip = load_audio(wav)
+    analysis, _ = shipped_explorer.analyze(wav, "")
+    assert analysis.transcript == "" and analysis.words == []
+    note = next(n for n in analysis.notes if "unsure of its words" in n)
+    heard = note.split("“")[1].split("”")[0]
+    assert heard and heard.lower() != german.lower()  # it did write words, English ones
+    voice_alone = shipped_explorer.analyzer.analyze(clip, text="")
+    assert analysis.probs == pytest.approx(voice_alone.probs, abs=1e-4)
+    read = shipped_explorer.analyzer.analyze(clip, text=heard)
+    assert read.probs != pytest.approx(voice_alone.probs, abs=1e-3)  # reading them would matter
+
+    example = next(e for e in shipped_explorer.examples if e.name.endswith("-happy-real"))
+    transcriber = shipped_explorer.transcription._transcribers[
+        shipped_explorer.transcription.default
+    ]
+    transcript = transcriber.transcribe(load_audio(example.audio).samples)
+    assert not transcript.unsure and transcript.confidence > 0.8, transcript
+    analysis, _ = shipped_explorer.analyze(example.audio, "")
+    assert analysis.transcript == transcript.text and analysis.words
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_each_shipped_checkpoint_hears_its_unheard_actors_as_the_model_card_says(variant):
     """All 112 clips of RAVDESS actors 01, 02, 11 and 12 (fold g1's test speakers, whom the
