@@ -113,6 +113,10 @@ class ClassifierConfig:
     hidden: int = 256  # width of the fusion MLP, whose hidden vector is the "fused embedding"
     dropout: float = 0.2
     auxiliary_heads: bool = True  # speech-only and text-only heads, shown by the app
+    # not in the paper: with the token level on, the fusion MLP also reads the self-attended
+    # pooled streams (what it reads without the token level) beside the two cross-attended ones,
+    # so removing the token level never removes what the classifier could read before it
+    read_pooled: bool = False
 
 
 @dataclass

@@ -90,8 +90,9 @@ class MGCMA(nn.Module):
             InstanceAlignment(a.dim, a.instance_dim, a.temperature_init) if a.instance else None
         )
         self.token = TokenAlignment(a.dim, a.heads, a.dropout) if a.token else None
-        streams = 2 if config.modalities == "both" else 1
         head = config.classifier
+        streams = 2 if config.modalities == "both" else 1
+        streams *= 2 if (a.token and head.read_pooled) else 1
         num_labels = len(config.emotions)
         self.fusion = nn.Sequential(
             nn.Linear(streams * a.dim, head.hidden), nn.GELU(), nn.Dropout(head.dropout)
@@ -181,6 +182,8 @@ class MGCMA(nn.Module):
                 masked_mean(token["speech_attended"], frame_mask),  # (B, d)
                 masked_mean(token["text_attended"], text_mask),  # (B, d)
             ]
+            if self.config.classifier.read_pooled:
+                streams += [speech_pooled, text_pooled]  # (B, d) each
         else:  # without token alignment, fusion reads the self-attended streams directly
             if self.speech_encoder is not None:
                 streams.append(speech_pooled)

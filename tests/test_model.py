@@ -91,6 +91,29 @@ def test_each_ablation_removes_its_parameters_and_loss(tokenizer, variant):
     assert torch.isfinite(terms["total"])
 
 
+def test_read_pooled_fusion_reads_the_self_attended_streams_beside_the_token_level(tokenizer):
+    torch.manual_seed(0)
+    model = MGCMA(tiny_config(**{"classifier.read_pooled": True}), tokenizer).eval()
+    dim = model.config.alignment.dim
+    assert model.fusion[0].in_features == 4 * dim  # two cross-attended + two pooled streams
+    batch = _batch(model)
+    with torch.no_grad():
+        before = model(**batch)
+        # silence the cross-attended streams' weights: what is left comes from the pooled ones
+        model.fusion[0].weight[:, : 2 * dim] = 0
+        pooled_only = model(**batch)
+        weights = model.fusion[0].weight[:, 2 * dim :]  # (h, 2d)
+        pooled = torch.cat([before.speech_pooled, before.text_pooled], dim=-1)  # (B, 2d)
+        expected = torch.nn.functional.gelu(pooled @ weights.T + model.fusion[0].bias)
+    assert torch.allclose(pooled_only.fused, expected, atol=1e-5)
+    assert not torch.allclose(pooled_only.logits, before.logits)
+    # without the token level there is nothing beside the pooled streams: the switch is a no-op
+    no_token = MGCMA(
+        tiny_config(**{"classifier.read_pooled": True}).ablation("no_token"), tokenizer
+    )
+    assert no_token.fusion[0].in_features == 2 * dim
+
+
 def test_unimodal_models_need_only_their_modality(tokenizer):
     speech_model = MGCMA(tiny_config().ablation("speech_only"), tokenizer).eval()
     batch = _batch(speech_model)
