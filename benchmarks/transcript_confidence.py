@@ -110,6 +110,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--manifest", nargs="*", default=[], help="English clips (JSONL)")
     parser.add_argument("--whisper", default=str(ASSETS / "backbones" / "whisper-tiny.en.pt"))
     parser.add_argument("--limit", type=int, default=300, help="clips per manifest")
+    parser.add_argument("--per-language", type=int, default=6, help="sentences per language")
     return parser.parse_args(argv)
 
 
@@ -121,11 +122,11 @@ def _manifest_clips(path: str, limit: int) -> list[str]:
     return [str(utterances[i].audio) for i in sorted(set(picks.tolist()))]
 
 
-def _voiced(folder: Path) -> dict[str, list[str]]:
+def _voiced(folder: Path, per_language: int) -> dict[str, list[str]]:
     clips = {}
     for voice, sentences in SENTENCES.items():
         clips[voice] = []
-        for index, sentence in enumerate(sentences):
+        for index, sentence in enumerate(sentences[:per_language]):
             path = folder / f"{voice}-{index}.wav"
             subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), sentence], check=True)
             clips[voice].append(str(path))
@@ -150,7 +151,7 @@ def main(argv=None) -> None:
     for path in args.manifest:
         sets[f"English: {Path(path).parent.name}"] = _manifest_clips(path, args.limit)
     with tempfile.TemporaryDirectory() as folder:
-        voiced = _voiced(Path(folder))
+        voiced = _voiced(Path(folder), args.per_language)
         rows, every_other, other_unsure = [], [], []
         for name, clips in [*sets.items(), *voiced.items()]:
             confidences, unsure, examples = [], [], []

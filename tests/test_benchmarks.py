@@ -20,6 +20,7 @@ def test_every_benchmark_runs_as_a_file_from_anywhere(tmp_path):
     """`python benchmarks/<name>.py --help` from another directory, no PYTHONPATH: each script
     finds the checkout's packages itself (one process, so torch is imported once)."""
     names = {"analysis", "api_json", "burst", "cold_start", "load", "training", "ui"}
+    names.add("transcript_confidence")
     assert {p.stem for p in BENCHMARKS} == names
     runner = (
         "import runpy, sys\n"
@@ -56,3 +57,23 @@ def test_the_training_benchmark_runs_a_step(tmp_path):
     row = next(line for line in done.stdout.splitlines() if line.startswith("compact"))
     utterances_per_s, step_ms, encoders_ms, share = row.split()[1:5]
     assert float(utterances_per_s) > 0 and 0 < float(encoders_ms) and 0 <= float(share) <= 100
+
+
+def test_the_transcript_confidence_benchmark_voices_and_scores_other_languages(tmp_path):
+    from conftest import require_tool
+
+    require_tool("espeak-ng")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "transcript_confidence.py")]
+        + ["--per-language", "1"],
+        cwd=tmp_path,
+        env=NO_PYTHONPATH,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| espeak-ng")]
+    assert len(rows) == 8 and all(row.count("|") == 10 for row in rows), done.stdout
+    median = float(done.stdout.split("median of every other language:")[1])
+    assert 0 <= median <= 1
