@@ -16,6 +16,18 @@ BENCHMARKS = sorted(
 NO_PYTHONPATH = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
 
+def _run(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    """This Python with `args`, from `folder`, without PYTHONPATH (as a person would run it)."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=folder,
+        env=NO_PYTHONPATH,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def test_every_benchmark_runs_as_a_file_from_anywhere(tmp_path):
     """`python benchmarks/<name>.py --help` from another directory, no PYTHONPATH: each script
     finds the checkout's packages itself (one process, so torch is imported once)."""
@@ -31,27 +43,17 @@ def test_every_benchmark_runs_as_a_file_from_anywhere(tmp_path):
         "    except SystemExit as stop:\n"
         "        assert stop.code in (0, None), (path, stop.code)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", runner, *map(str, BENCHMARKS)],
-        cwd=tmp_path,
-        env=NO_PYTHONPATH,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = _run(tmp_path, "-c", runner, *map(str, BENCHMARKS))
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("usage: ") == len(BENCHMARKS), done.stdout[-3000:]
 
 
 def test_the_training_benchmark_runs_a_step(tmp_path):
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "training.py"), "--presets", "compact"]
-        + ["--steps", "1", "--batch-size", "2", "--seconds", "1", "--device", "cpu"],
-        cwd=tmp_path,
-        env=NO_PYTHONPATH,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    done = _run(
+        tmp_path,
+        str(ROOT / "benchmarks" / "training.py"),
+        *["--presets", "compact", "--steps", "1", "--batch-size", "2", "--seconds", "1"],
+        *["--device", "cpu"],
     )
     assert done.returncode == 0, done.stderr[-3000:]
     row = next(line for line in done.stdout.splitlines() if line.startswith("compact"))
@@ -63,15 +65,8 @@ def test_the_transcript_confidence_benchmark_voices_and_scores_other_languages(t
     from conftest import require_tool
 
     require_tool("espeak-ng")
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "transcript_confidence.py")]
-        + ["--per-language", "1"],
-        cwd=tmp_path,
-        env=NO_PYTHONPATH,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    script = ROOT / "benchmarks" / "transcript_confidence.py"
+    done = _run(tmp_path, str(script), "--per-language", "1")
     assert done.returncode == 0, done.stderr[-3000:]
     rows = [line for line in done.stdout.splitlines() if line.startswith("| espeak-ng")]
     assert len(rows) == 8 and all(row.count("|") == 10 for row in rows), done.stdout
