@@ -13,10 +13,11 @@ from pathlib import Path
 
 from demo.notes import cause
 from demo.settings import SHIPPED_WHISPER
-from mgcma.asr import TYPE_INSTEAD, UNSURE_BELOW, Transcriber, TranscriberError
+from mgcma.asr import TYPE_INSTEAD, UNSURE_BELOW, Transcriber, TranscriberError, Transcript
 from mgcma.audio import Audio, load_audio
 
 WHISPER_CHOICES = ("tiny", "base", "small")  # downloaded by openai-whisper on first use
+UNSURE_NOTE_CHARS = 120  # of an unread transcript, quoted in its note
 
 log = logging.getLogger("mgcma.app")
 
@@ -38,13 +39,21 @@ def whisper_choices(configured: str) -> list[tuple[str, str]]:
     return choices + [(name, name) for name in WHISPER_CHOICES if name != configured]
 
 
-def unsure_note(heard: str, confidence: float, name: str) -> str:
+def unsure_note(transcript: Transcript, name: str) -> str:
     """Why a transcript Whisper was unsure of is not read (shown in the analysis's notes)."""
+    heard = transcript.text
+    if len(heard) > UNSURE_NOTE_CHARS:  # a decoding loop can run to hundreds of words
+        heard = heard[:UNSURE_NOTE_CHARS].rsplit(" ", 1)[0] + " …"
+    if transcript.confidence < UNSURE_BELOW:
+        why = (
+            f"was unsure of its words (mean word probability {transcript.confidence:.2f}, below "
+            f"{UNSURE_BELOW}; speech in another language or unclear speech does this)"
+        )
+    else:
+        why = "repeated its words in a loop (a decoding failure, not what was said)"
     return (
-        f"Whisper {name} heard “{heard}” but was unsure of its words (mean word probability "
-        f"{confidence:.2f}, below {UNSURE_BELOW}; speech in another language or unclear speech "
-        "does this): the words were not read, so the voice decides. Type the transcript to have "
-        "the words read."
+        f"Whisper {name} heard “{heard}” but {why}: the words were not read, so the voice "
+        "decides. Type the transcript to have the words read."
     )
 
 
@@ -72,7 +81,7 @@ class Transcription:
             return "", [], f"Whisper is not available here: {reason} Type the transcript instead."
         self._failures.pop(name, None)
         if transcript.unsure:  # English words for speech that was not (clearly) English
-            return "", [], unsure_note(transcript.text, transcript.confidence, transcriber.name)
+            return "", [], unsure_note(transcript, transcriber.name)
         words = [{"word": w.word, "start": w.start, "end": w.end} for w in transcript.words]
         status = transcript.note or f"Transcribed with Whisper {transcriber.name}."
         return transcript.text, words, status

@@ -50,7 +50,7 @@ LOGPROB_THRESHOLD = -1.0
 TEMPERATURES = (0.0, 0.2, 0.4)
 # An English-only Whisper writes English words for any speech, so its transcript of German reads
 # as a (wrong) English sentence; its word probabilities tell. Below this mean word probability
-# the app shows the transcript but does not read it (benchmarks/transcript_confidence.py).
+# the app names the words in a note and does not read them (benchmarks/transcript_confidence.py).
 UNSURE_BELOW = 0.5
 # Whisper's own bound on a decode's zlib compression ratio: above it, the text is a loop
 # ("yeah, yeah, yeah, …"), which the fallback temperatures did not break

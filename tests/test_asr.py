@@ -306,3 +306,10 @@ def test_a_transcript_is_unsure_when_its_words_are_improbable_or_loop():
     nothing = Transcript("", (), "en", 0.9, "No speech detected.")
     assert nothing.confidence == 0.0 and not nothing.unsure  # empty is empty, not unsure
     assert json.loads(json.dumps(sure.to_dict()))["confidence"] == pytest.approx(sure.confidence)
+
+    from demo.transcription import UNSURE_NOTE_CHARS, unsure_note
+
+    assert "mean word probability 0.33" in unsure_note(mumbled, "tiny.en")
+    looped = unsure_note(loop, "tiny.en")
+    assert "in a loop" in looped and "probability" not in looped
+    assert len(looped) < UNSURE_NOTE_CHARS + 200 and "…" in looped

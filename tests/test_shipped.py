@@ -88,7 +88,7 @@ def test_words_whisper_is_unsure_of_are_shown_in_a_note_and_not_read(shipped_exp
     clip = load_audio(wav)
     analysis, _ = shipped_explorer.analyze(wav, "")
     assert analysis.transcript == "" and analysis.words == []
-    note = next(n for n in analysis.notes if "unsure of its words" in n)
+    note = next(n for n in analysis.notes if "was unsure of its words" in n)
     heard = note.split("“")[1].split("”")[0]
     assert heard and heard.lower() != german.lower()  # it did write words, English ones
     voice_alone = shipped_explorer.analyzer.analyze(clip, text="")
