@@ -32,7 +32,7 @@ def test_every_benchmark_runs_as_a_file_from_anywhere(tmp_path):
     """`python benchmarks/<name>.py --help` from another directory, no PYTHONPATH: each script
     finds the checkout's packages itself (one process, so torch is imported once)."""
     names = {"analysis", "api_json", "burst", "cold_start", "load", "training", "ui"}
-    names.add("transcript_confidence")
+    names |= {"robustness", "transcript_confidence"}
     assert {p.stem for p in BENCHMARKS} == names
     runner = (
         "import runpy, sys\n"
@@ -72,3 +72,27 @@ def test_the_transcript_confidence_benchmark_voices_and_scores_other_languages(t
     assert len(rows) == 8 and all(row.count("|") == 10 for row in rows), done.stdout
     median = float(done.stdout.split("median of every other language:")[1])
     assert 0 <= median <= 1
+
+
+def test_the_robustness_benchmark_hears_clean_clips_as_the_ablation_measured(tmp_path):
+    """Its `clean` row is the shipped model on fold g1's 112 unheard RAVDESS clips: the UA the
+    ablation measured (within two clips); a degraded row runs through the same path."""
+    import json
+
+    from conftest import require_tool
+
+    require_tool("ffmpeg")
+    script = ROOT / "benchmarks" / "robustness.py"
+    done = _run(tmp_path, str(script), "--conditions", "clean,room 0.7 s,mp3 32k")
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = {
+        line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:-1]]
+        for line in done.stdout.splitlines()
+        if line.startswith("| ") and not line.startswith("| condition")
+    }
+    assert list(rows) == ["clean", "room 0.7 s", "mp3 32k"], done.stdout
+    figures = json.loads((ROOT / "assets" / "checkpoints" / "ablation.json").read_text())
+    measured = 100 * figures["full"]["folds"]["g1"]["by_corpus"]["ravdess"]["ua"]
+    assert abs(float(rows["clean"][0]) - measured) <= 2.0, (rows["clean"], measured)
+    for fused, speech, sure in rows.values():
+        assert 0 <= float(fused) <= 100 and 0 <= float(speech) <= 100 and 0.25 <= float(sure) <= 1

@@ -52,6 +52,10 @@ class AugmentSettings:
     speed: float = 0.1  # resampling speed perturbation, ±10 % (moves pitch and tempo together)
     gain_db: float = 6.0  # loudness, ± dB
     noise_snr_db: float = 20.0  # white noise at or above this SNR, half of the time
+    pink_noise: bool = False  # half of that noise pink (1/f, like a room's) instead of white
+    reverb: float = 0.0  # chance of a synthetic room (RT60 0.2 s to `reverb_rt60`, DRR 0–10 dB)
+    reverb_rt60: float = 0.8  # the longest reverberation time drawn, seconds
+    telephone: float = 0.0  # chance of a telephone channel (8 kHz, 300–3,400 Hz, μ-law)
     probability: float = 0.8  # chance that an utterance is augmented at all
     copies: int = (
         2  # with a feature cache: augmented copies stored per utterance, one drawn per epoch
