@@ -1,7 +1,7 @@
 """How the model hears unheard actors through a microphone, a room, noise and a telephone line.
 
     python benchmarks/robustness.py [--checkpoint assets/checkpoints/whisper_minilm ...] \
-        [--manifest assets/heldout/manifest.jsonl] [--text truth|whisper|none] [--limit N]
+        [--manifest assets/heldout/manifest.jsonl] [--group G] [--text truth|whisper|none]
 
 RAVDESS was recorded in a studio, close to the microphone; a person at a laptop in a classroom
 is not. This plays each clip of a manifest (by default `assets/heldout`: fold g1's 112 RAVDESS
@@ -54,6 +54,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--manifest", default=str(ASSETS / "heldout" / "manifest.jsonl"))
     parser.add_argument("--text", choices=("truth", "whisper", "none"), default="truth")
     parser.add_argument("--whisper", default=str(ASSETS / "backbones" / "whisper-tiny.en.pt"))
+    parser.add_argument("--group", default="", help="only this group's clips (ravdess-g2, …)")
     parser.add_argument("--limit", type=int, default=0, help="clips, spread evenly (0: all)")
     parser.add_argument("--conditions", default="", help="comma-separated names (default: all)")
     parser.add_argument("--seed", type=int, default=0)
@@ -129,10 +130,14 @@ def conditions(folder: Path) -> dict[str, Callable]:
     return table
 
 
-def _clips(path: str, limit: int) -> list:
+def _clips(path: str, group: str, limit: int) -> list:
     from train.manifest import load_manifest
 
     utterances = load_manifest(path)
+    if group:
+        utterances = [u for u in utterances if u.group == group]
+        if not utterances:
+            raise SystemExit(f"no clip of group {group!r} in {path}")
     if limit and limit < len(utterances):
         picks = np.linspace(0, len(utterances) - 1, limit).round().astype(int)
         utterances = [utterances[i] for i in sorted(set(picks.tolist()))]
@@ -144,6 +149,12 @@ def _others(index: int, utterances: list, waves: list[np.ndarray], rng) -> list[
     speaker = utterances[index].speaker
     pool = [i for i, u in enumerate(utterances) if u.speaker != speaker] or [index]
     return [waves[i] for i in rng.choice(pool, size=4, replace=len(pool) < 4)]
+
+
+def _name(path: str) -> str:
+    """A checkpoint's column name: its folder, or its run's for a run's `best`."""
+    path = Path(path)
+    return path.parent.name if path.name in ("best", "last") else path.name
 
 
 def _texts(args, utterances, degraded: list[np.ndarray], transcriber) -> list[str]:
@@ -179,7 +190,7 @@ def main(argv=None) -> None:
     from mgcma.audio import load_audio
 
     args = parse_args(argv)
-    utterances = _clips(args.manifest, args.limit)
+    utterances = _clips(args.manifest, args.group, args.limit)
     waves = [load_audio(u.audio).samples for u in utterances]
     analyzers = {path: Analyzer(load_model(path), device="cpu") for path in args.checkpoint}
     emotions = next(iter(analyzers.values())).model.emotions
@@ -188,14 +199,15 @@ def main(argv=None) -> None:
         from mgcma.asr import Transcriber
 
         transcriber = Transcriber(args.whisper, device="cpu", offline=True).load()
-    names = [Path(path).name for path in args.checkpoint]
+    names = [_name(path) for path in args.checkpoint]
     with tempfile.TemporaryDirectory() as folder:
         table = conditions(Path(folder))
         wanted = [c.strip() for c in args.conditions.split(",") if c.strip()] or list(table)
         unknown = [c for c in wanted if c not in table]
         if unknown:
             raise SystemExit(f"unknown condition(s) {unknown}; known: {', '.join(table)}")
-        print(f"# {len(utterances)} clips of {Path(args.manifest).parent.name}, text: {args.text}")
+        source = args.group or Path(args.manifest).parent.name
+        print(f"# {len(utterances)} clips of {source}, text: {args.text}")
         print(f"{machine()}\n`{command_line(__file__, argv)}`\n")
         header = " | ".join(f"{n}: fused UA % | speech UA % | top p" for n in names)
         print(f"| condition | {header} |")
