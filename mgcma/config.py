@@ -65,6 +65,10 @@ class SpeechEncoderConfig:
     # instead of one layer: a learned softmax-weighted sum of every layer (SUPERB's weighted sum;
     # the embeddings, each block, the last after its LayerNorm); caches hold every layer
     layer_mix: bool = False
+    # scale every clip to this active speech level (dBFS) before the encoder, in training and
+    # serving alike (mgcma/level.py): the microphone's gain then no longer moves the decision.
+    # None reads the clip at its recorded level (Whisper's features move with it)
+    input_level_dbfs: float | None = None
     download_name: str = ""  # where the same weights come from when `backbone`'s file is absent
     weights_sha256: str = ""  # of the backbone's weights file, checked when it is loaded
 
@@ -280,6 +284,9 @@ class MGCMAConfig:
             raise ConfigError("speech.frame_pooling must be at least 1")
         if self.speech.hidden_layer < -1:
             raise ConfigError("speech.hidden_layer must be -1 (the last layer) or a layer number")
+        level = self.speech.input_level_dbfs
+        if level is not None and not -60.0 <= level <= 0.0:
+            raise ConfigError(f"speech.input_level_dbfs must lie in [-60, 0] dBFS, got {level}")
         if self.speech.layer_mix and self.speech.hidden_layer != -1:
             raise ConfigError("speech.layer_mix mixes every layer: leave speech.hidden_layer at -1")
         self.calibration.validate()

@@ -29,6 +29,7 @@ from mgcma.config import (
     references_backbone,
 )
 from mgcma.constants import SAMPLE_RATE
+from mgcma.level import normalise_level
 
 
 def _layers(backbone: nn.Module) -> nn.ModuleList:
@@ -208,6 +209,8 @@ class SpeechEncoder(nn.Module):
                 f"({self.min_samples / SAMPLE_RATE * 1000:.0f} ms)"
             )
         frames_per_example = self.num_frames(lengths)  # (B,)
+        if self.config.input_level_dbfs is not None:
+            speech = normalise_level(speech, lengths, self.config.input_level_dbfs)  # (B, N)
         every_layer = self.config.layer_mix or self.config.hidden_layer >= 0
         wanted = {"output_hidden_states": True} if every_layer else {}
         with torch.no_grad() if self.frozen else contextlib.nullcontext():

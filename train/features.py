@@ -90,6 +90,8 @@ class FeatureCache:
                 augment_settings or {}, seed,
             ] + ([speech.hidden_layer] if speech.hidden_layer != -1 else []) + (
                 ["layer_mix"] if speech.layer_mix else []
+            ) + (
+                [("level", speech.input_level_dbfs)] if speech.input_level_dbfs is not None else []
             )  # fmt: skip
         self.text_identity = None
         if model.text_encoder is not None:
