@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = sorted(
     p for p in (ROOT / "benchmarks").glob("*.py") if p.name not in ("__init__.py", "common.py")
@@ -32,7 +34,7 @@ def test_every_benchmark_runs_as_a_file_from_anywhere(tmp_path):
     """`python benchmarks/<name>.py --help` from another directory, no PYTHONPATH: each script
     finds the checkout's packages itself (one process, so torch is imported once)."""
     names = {"analysis", "api_json", "burst", "cold_start", "load", "training", "ui"}
-    names |= {"robustness", "transcript_confidence"}
+    names |= {"robustness", "synthetic_ceiling", "transcript_confidence"}
     assert {p.stem for p in BENCHMARKS} == names
     runner = (
         "import runpy, sys\n"
@@ -96,3 +98,30 @@ def test_the_robustness_benchmark_hears_clean_clips_as_the_ablation_measured(tmp
     assert abs(float(rows["clean"][0]) - measured) <= 2.0, (rows["clean"], measured)
     for fused, speech, sure in rows.values():
         assert 0 <= float(fused) <= 100 and 0 <= float(speech) <= 100 and 0.25 <= float(sure) <= 1
+
+
+def test_the_synthetic_ceiling_reads_well_separated_settings_perfectly(tmp_path):
+    """Settings far apart per emotion, words agreeing: every row reads them all (100 %)."""
+    import json
+
+    rng = np.random.default_rng(0)
+    base = {"neutral": 50, "happy": 70, "angry": 90, "sad": 20}
+    lines = []
+    for index in range(200):
+        emotion = list(base)[index % 4]
+        settings = {k: base[emotion] + float(rng.normal(0, 1)) for k in
+                    ("pitch", "pitch_range", "rate", "volume")}  # fmt: skip
+        lines.append(json.dumps({
+            "prosody": settings, "prosody_emotion": emotion, "text_emotion": emotion,
+            "label": emotion, "group": f"g{index % 5 + 1}",
+        }))  # fmt: skip
+    (tmp_path / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    done = _run(
+        tmp_path, str(ROOT / "benchmarks" / "synthetic_ceiling.py"), "--manifest", "manifest.jsonl"
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and "%" not in line]
+    assert [row.split("|")[1].strip() for row in rows] == [
+        "every setting", "without volume", "pitch range and rate only"
+    ]  # fmt: skip
+    assert all(row.split("|")[2:4] == [" 100.0 ", " 100.0 "] for row in rows), rows
