@@ -49,9 +49,10 @@ STEPS = (
         "1 · Two views of one utterance",
         "An utterance reaches the model twice: as **sound** (the spectrogram: time left to right, "
         "pitch bottom to top, and the louder, the darker the grey) and as **words** (the "
-        "transcript). Prosody — pitch, speed, loudness — often tells *how excited* someone is; "
-        "words often tell *whether it is good or bad*. Either can be missing, or they can "
-        "disagree.",
+        "transcript). Prosody — pitch, speed, how hard the voice works — often tells *how "
+        "excited* someone is; words often tell *whether it is good or bad*. Either can be "
+        "missing, or they can disagree. (The model hears every clip at one level, so how close "
+        "you sit to the microphone does not count; how you speak does.)",
     ),
     (
         "2 · Distribution level (coarse)",

@@ -13,6 +13,9 @@ The prose around the blocks is written by a person who has read the figures.
 
 Run `python -m train cv CONFIG --out RUN/full --resume` first when the ablation was run fold by
 fold (`--folds g1 --resume`, ...): it writes the full model's report over every finished fold.
+The `cv` block gives every fold of that report; the ablation table, the folds of `ablation.json`
+(`python -m train ablate CONFIG --out RUN --folds g1,g2 --report-only` tabulates the folds every
+variant has finished), which may be fewer while an ablation is under way.
 """
 
 from __future__ import annotations
@@ -135,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     run = args.run
     ablation = json.loads((run / "ablation.json").read_text())
     report = json.loads((run / "full" / "report.json").read_text())
-    if [f["group"] for f in report["folds"]] != list(ablation["full"]["folds"]):
-        raise SystemExit(f"{run}/full/report.json has other folds than ablation.json: rerun cv")
+    if not set(ablation["full"]["folds"]) <= {f["group"] for f in report["folds"]}:
+        raise SystemExit(f"{run}/full/report.json lacks folds of ablation.json: rerun cv")
     for variant, head in g1_text_heads(run).items():
         if variant in ablation:
             ablation[variant]["folds"]["g1"]["text_corpus"] = head
