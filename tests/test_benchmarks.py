@@ -34,7 +34,7 @@ def test_every_benchmark_runs_as_a_file_from_anywhere(tmp_path):
     """`python benchmarks/<name>.py --help` from another directory, no PYTHONPATH: each script
     finds the checkout's packages itself (one process, so torch is imported once)."""
     names = {"analysis", "api_json", "burst", "cold_start", "load", "training", "ui"}
-    names |= {"robustness", "synthetic_ceiling", "transcript_confidence"}
+    names |= {"robustness", "synthetic_ceiling", "transcript_confidence", "which_side"}
     assert {p.stem for p in BENCHMARKS} == names
     runner = (
         "import runpy, sys\n"
@@ -125,3 +125,37 @@ def test_the_synthetic_ceiling_reads_well_separated_settings_perfectly(tmp_path)
         "every setting", "without volume", "pitch range and rate only"
     ]  # fmt: skip
     assert all(row.split("|")[2:4] == [" 100.0 ", " 100.0 "] for row in rows), rows
+
+
+def test_which_side_counts_the_errors_that_follow_the_words(tmp_path):
+    """Conflicting clips (voice angry, words happy; label angry): a model that says happy on two
+    of four and sad on one has 3 errors, 2 of them the words' emotion."""
+    import json
+
+    clips = [("c0", "conflict", "angry", "happy"), ("c1", "conflict", "angry", "happy"),
+             ("c2", "conflict", "angry", "happy"), ("c3", "conflict", "angry", "happy"),
+             ("b0", "both", "sad", "sad"), ("r0", None, None, None)]  # fmt: skip
+    lines = []
+    for clip, cue, voice, words in clips:
+        line = {"id": clip, "audio": f"{clip}.wav", "text": "the door", "speaker": "s",
+                "group": "g1", "label": voice or "neutral"}  # fmt: skip
+        if cue:
+            line |= {"cue": cue, "prosody_emotion": voice, "text_emotion": words}
+        lines.append(json.dumps(line))
+    (tmp_path / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    said = {"c0": 1, "c1": 1, "c2": 3, "c3": 2, "b0": 3, "r0": 0}  # neutral happy angry sad
+    label = {"c0": 2, "c1": 2, "c2": 2, "c3": 2, "b0": 3, "r0": 0}
+    rows = [{"id": k, "label": label[k], "prediction": v} for k, v in said.items()]
+    fold = tmp_path / "run" / "full" / "fold-g1"
+    fold.mkdir(parents=True)
+    (fold / "result.json").write_text(json.dumps({"predictions": rows}))
+    script = str(ROOT / "benchmarks" / "which_side.py")
+    done = _run(tmp_path, script, "run", "--manifest", "manifest.jsonl")
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = [line for line in done.stdout.splitlines() if line.startswith("| full |")]
+    assert table == [
+        "| full | both | 1 | 100.0 | – | – | – |",
+        "| full | conflict | 4 | 25.0 | 67 | 0 | 33 |",
+    ]
+    done = _run(tmp_path, script, "run/full", "--manifest", "manifest.jsonl")  # one cv run
+    assert "| full | conflict | 4 | 25.0 | 67 | 0 | 33 |" in done.stdout

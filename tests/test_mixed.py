@@ -214,3 +214,35 @@ def test_heldout_copies_a_folds_clips_with_a_manifest_that_loads(tmp_path):
     assert shipped[0].extra["licence"] == "CC BY-NC-SA 4.0"
     with pytest.raises(ManifestError, match="no utterance of groups"):
         write_heldout(tmp_path / "m.jsonl", tmp_path / "none", ["g9"])
+
+
+def test_clips_are_scored_by_cue_and_the_differing_cues_together():
+    from train.mix import scores_by_cue
+
+    emotions = ("neutral", "happy", "angry", "sad")
+    cues = ["both", "both", "prosody", "prosody", "words", "conflict", None]
+    utterances = [
+        Utterance(
+            id=f"u{i}",
+            audio=Path("a.wav"),
+            text="the door",
+            label="sad",
+            speaker="s",
+            group="g1",
+            extra={} if cue is None else {"cue": cue},
+        )  # fmt: skip
+        for i, cue in enumerate(cues)
+    ]
+    #                  both: right, wrong   prosody: right, right  words: wrong  conflict: right
+    labels, predictions = [1, 2, 3, 2, 1, 3, 0], [1, 0, 3, 2, 0, 3, 0]
+    pairs = enumerate(zip(labels, predictions, strict=True))
+    rows = [{"id": f"u{i}", "label": y, "prediction": p} for i, (y, p) in pairs]
+    scores = scores_by_cue(utterances, rows, emotions)
+    assert set(scores) == {"both", "prosody", "words", "conflict", "disagree"}  # u6 names none
+    assert scores["both"]["wa"] == 0.5 and scores["prosody"]["ua"] == 1.0
+    assert scores["words"]["ua"] == 0.0 and scores["conflict"]["count"] == 1
+    # prosody, words and conflict pooled: 3 of 4 right; UA over the classes present (happy 0/1,
+    # angry 1/1, sad 2/2), predictions of an absent class (neutral) only cost their own row
+    assert scores["disagree"]["count"] == 4 and scores["disagree"]["wa"] == 0.75
+    assert scores["disagree"]["ua"] == pytest.approx((0 + 1 + 1) / 3)
+    assert scores_by_cue(utterances[-1:], rows[-1:], emotions) == {}

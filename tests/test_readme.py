@@ -56,6 +56,7 @@ def _ablation(path: Path) -> dict:
         variant: {
             "summary": {metric: figures[metric] for metric in ("wa", "ua", "f1")},
             "summary_by_corpus": figures.get("by_corpus", {}),
+            "summary_by_cue": figures.get("by_cue", {}),
             "text_corpus_summary": figures.get("text_corpus", {}),
             "folds": [{"group": group, **fold} for group, fold in figures["folds"].items()],
         }
@@ -77,7 +78,7 @@ def _block(readme: str, marker: str) -> str:
 def test_results_in_the_readme_are_the_measured_ablation_figures(marker, figures, config):
     import numpy as np
 
-    from train.ablate import ablation_table
+    from train.ablate import ablation_markdown
     from train.settings import load_experiment
 
     reports = _ablation(ROOT / figures)
@@ -87,7 +88,7 @@ def test_results_in_the_readme_are_the_measured_ablation_figures(marker, figures
         for corpus, stats in report["summary_by_corpus"].items():
             per_fold = [fold["by_corpus"][corpus]["ua"] for fold in report["folds"]]
             assert stats["ua"]["mean"] == pytest.approx(np.mean(per_fold))
-    table = ablation_table(reports, load_experiment(str(ROOT / config), []))
+    table = ablation_markdown(reports, load_experiment(str(ROOT / config), []))
     readme = (ROOT / "README.md").read_text()
     assert _block(readme, marker).strip() == table.strip()
     assert table.strip() in (ROOT / figures).with_suffix(".md").read_text()

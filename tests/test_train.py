@@ -391,3 +391,39 @@ def test_a_run_killed_mid_epoch_resumes_to_the_uninterrupted_result(tiny_corpus,
     a = load_file(tmp_path / "straight" / "last" / "model" / "model.safetensors")
     b = load_file(killed / "last" / "model" / "model.safetensors")
     assert all(torch.allclose(a[name], b[name], atol=1e-5) for name in a)
+
+
+def test_the_ablation_tabulates_each_cue_with_its_paired_column():
+    from train.ablate import ablation_markdown, behind_full, cue_table
+
+    def fold(group, agree, differ):
+        cue = {"both": {"ua": agree, "count": 10}, "disagree": {"ua": differ, "count": 5}}
+        return {"group": group, "wa": 0.5, "ua": 0.5, "f1": 0.5, "by_corpus": {}, "by_cue": cue}
+
+    def report(folds):
+        mean = {"mean": 0.5, "std": 0.0}
+        by_cue = {
+            cue: {"ua": {"mean": np.mean([f["by_cue"][cue]["ua"] for f in folds]), "std": 0.0}}
+            for cue in ("both", "disagree")
+        }
+        summary = {"wa": mean, "ua": mean, "f1": mean}
+        return {"summary": summary, "folds": folds, "summary_by_cue": by_cue}
+
+    reports = {
+        "full": report([fold("g1", 0.8, 0.6), fold("g2", 0.9, 0.5)]),
+        "no_token": report([fold("g1", 0.9, 0.5), fold("g2", 0.8, 0.4)]),
+    }
+    gap = behind_full(reports, "no_token", "disagree", "by_cue")
+    assert gap["mean"] == pytest.approx(0.1) and gap["full_ahead"] == 2 and gap["folds"] == 2
+    agree = behind_full(reports, "no_token", "both", "by_cue")
+    assert agree["mean"] == pytest.approx(0.0) and agree["full_ahead"] == 1
+    table = cue_table(reports)
+    header, _, full_row, row = table.strip().splitlines()[-4:]
+    assert "voice and words agree (20)" in header and "voice and words differ" in header
+    assert row.startswith("| without token-level alignment | 85.0 ± 0.0 | 45.0 ± 0.0 |")
+    assert row.endswith("+0.0 ± 10.0 (ahead in 1/2) | +10.0 ± 0.0 (ahead in 2/2) |")
+    assert full_row.endswith("| — | — |")
+    without_cues = {v: {**r, "summary_by_cue": {}} for v, r in reports.items()}
+    assert cue_table(without_cues) == ""
+    shipped = Path(__file__).resolve().parents[1] / "train" / "configs" / "whisper_minilm.yaml"
+    assert ablation_markdown(reports, load_experiment(str(shipped), [])).endswith("\n" + table)

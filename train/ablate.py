@@ -86,7 +86,7 @@ def report_finished(experiment: Experiment, out: Path, variants, folds=None) -> 
 def _write(reports: dict[str, dict], experiment: Experiment, out: Path) -> str | None:
     if not reports:
         return None
-    table = ablation_table(reports, experiment)
+    table = ablation_markdown(reports, experiment)
     (out / "ablation.md").write_text(table)
     summary = {  # per variant: mean ± std, and each fold's figures (enough to merge runs later)
         variant: {
@@ -98,11 +98,18 @@ def _write(reports: dict[str, dict], experiment: Experiment, out: Path) -> str |
                 if (paired_by := _paired_by_corpus(reports, variant))
                 else {}
             ),
+            **({"by_cue": by} if (by := report.get("summary_by_cue")) else {}),
+            **(
+                {"ua_behind_full_by_cue": paired_by}
+                if (paired_by := _paired_by_corpus(reports, variant, "by_cue"))
+                else {}
+            ),
             **({"text_corpus": t} if (t := report.get("text_corpus_summary")) else {}),
             "folds": {
                 f["group"]: {
                     **{k: f[k] for k in ("wa", "ua", "f1", "count", "best_epoch")},
                     **({"by_corpus": f["by_corpus"]} if len(f.get("by_corpus") or {}) > 1 else {}),
+                    **({"by_cue": f["by_cue"]} if f.get("by_cue") else {}),
                 }
                 for f in report["folds"]
             },
@@ -113,35 +120,38 @@ def _write(reports: dict[str, dict], experiment: Experiment, out: Path) -> str |
     return table
 
 
-def _paired_by_corpus(reports: dict[str, dict], variant: str) -> dict:
-    corpora = sorted(reports[variant].get("summary_by_corpus") or {})
-    gaps = {corpus: behind_full(reports, variant, corpus) for corpus in corpora}
-    return {corpus: gap for corpus, gap in gaps.items() if gap}
+def _paired_by_corpus(reports: dict[str, dict], variant: str, field: str = "by_corpus") -> dict:
+    names = sorted(reports[variant].get(f"summary_{field}") or {})
+    gaps = {name: behind_full(reports, variant, name, field) for name in names}
+    return {name: gap for name, gap in gaps.items() if gap}
 
 
-def _fold_ua(fold: dict, corpus: str | None) -> float | None:
+def _fold_ua(fold: dict, corpus: str | None, field: str = "by_corpus") -> float | None:
     if corpus is None:
         return fold["ua"]
-    return (fold.get("by_corpus") or {}).get(corpus, {}).get("ua")
+    return (fold.get(field) or {}).get(corpus, {}).get("ua")
 
 
-def behind_full(reports: dict[str, dict], variant: str, corpus: str | None = None) -> dict | None:
+def behind_full(
+    reports: dict[str, dict], variant: str, corpus: str | None = None, field: str = "by_corpus"
+) -> dict | None:
     """How far `variant`'s UA is below the full model's, fold by fold (the folds both finished).
 
     Folds differ more from each other than variants do (some voice groups are harder for every
     model), so the paired difference says more than comparing two means ± std. Returns
     {"mean", "std"} of full − variant in UA, "full_ahead" (folds where the full model's UA is
     higher) and "folds"; None for the full model itself, or when no fold is shared. With
-    `corpus`, the same on that corpus's test speakers only.
+    `corpus`, the same on that corpus's test speakers only; with `field="by_cue"`, `corpus`
+    names a cue and the same is measured on that cue's test clips.
     """
     if variant == "full" or "full" not in reports:
         return None
-    full = {f["group"]: _fold_ua(f, corpus) for f in reports["full"]["folds"]}
+    full = {f["group"]: _fold_ua(f, corpus, field) for f in reports["full"]["folds"]}
     gaps = np.array(
         [
-            full[f["group"]] - _fold_ua(f, corpus)
+            full[f["group"]] - _fold_ua(f, corpus, field)
             for f in reports[variant]["folds"]
-            if full.get(f["group"]) is not None and _fold_ua(f, corpus) is not None
+            if full.get(f["group"]) is not None and _fold_ua(f, corpus, field) is not None
         ]
     )
     if not len(gaps):
@@ -203,4 +213,56 @@ def ablation_table(reports: dict[str, dict], experiment: Experiment) -> str:
             f"| {LABELS[variant]} | {groups} | {pm(s['wa'])} | {pm(s['ua'])} | {pm(s['f1'])} "
             f"| {per_corpus}{text}{paired} |"
         )
+    return "\n".join(lines) + "\n"
+
+
+CUES = {  # train.synth.CUE_MIX, and train.mix.DISAGREE
+    "both": "voice and words agree",
+    "prosody": "only the voice",
+    "words": "only the words",
+    "conflict": "voice and words conflict",
+    "disagree": "voice and words differ",
+}
+
+
+def ablation_markdown(reports: dict[str, dict], experiment: Experiment) -> str:
+    """What `ablation.md` holds: the ablation table, then the cue table when there is one."""
+    cues = cue_table(reports)
+    return ablation_table(reports, experiment) + (f"\n{cues}" if cues else "")
+
+
+def cue_table(reports: dict[str, dict]) -> str:
+    """UA per cue of the clips that name one (the synthetic corpus), and full − this row, fold by
+    fold; "" when no fold was scored by cue."""
+    cues = sorted(
+        {c for r in reports.values() for c in r.get("summary_by_cue") or {}},
+        key=lambda c: (list(CUES).index(c) if c in CUES else len(CUES), c),
+    )
+    if not cues:
+        return ""
+    counts = {
+        c: sum(
+            f["by_cue"][c]["count"]
+            for f in next(iter(reports.values()))["folds"]
+            if c in f.get("by_cue", {})
+        )
+        for c in cues
+    }
+    lines = [
+        "By cue, on the test clips whose manifest line names one (the synthetic corpus: which "
+        "side carries the emotion; the label is the voice's unless it is neutral, then the "
+        "words'; neutral clips are all 'agree'; 'differ' is the three cues before it together): "
+        "UA % mean ± std over folds (over the classes present), then the full model's UA minus "
+        "this row's, fold by fold. In brackets, the test clips of every fold together.",
+        "",
+        "| model | "
+        + "".join(f"{CUES.get(c, c)} ({counts[c]}) | " for c in cues)
+        + "".join(f"full − this row, {CUES.get(c, c)} | " for c in cues).rstrip(" "),
+        "|---|" + "---:|" * (2 * len(cues)),
+    ]
+    for variant, report in reports.items():
+        by_cue = report.get("summary_by_cue") or {}
+        scores = "".join(f"{pm(by_cue[c]['ua'])} | " if c in by_cue else "– | " for c in cues)
+        paired = " | ".join(_paired(behind_full(reports, variant, c, "by_cue")) for c in cues)
+        lines.append(f"| {LABELS[variant]} | {scores}{paired} |")
     return "\n".join(lines) + "\n"

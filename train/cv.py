@@ -16,6 +16,7 @@ import numpy as np
 from train.fit import fit
 from train.manifest import folds as folds_of
 from train.manifest import load_manifest
+from train.mix import scores_by_cue
 from train.report import write_reports
 from train.settings import Experiment, load_experiment
 
@@ -67,12 +68,22 @@ def cross_validate(
         results.append(result)
     if not results:
         return None
-    report = summarise(results, experiment)
+    report = summarise(results, experiment, utterances)
     write_reports(report, Path(out))
     return report
 
 
-def summarise(results: list[dict], experiment: Experiment) -> dict:
+def summarise(results: list[dict], experiment: Experiment, utterances=None) -> dict:
+    """Every fold's figures and their mean ± std, overall, per corpus and per cue (scored here
+    from each fold's stored predictions against the manifests' `cue`, so folds trained before
+    the cue scores existed are scored alike)."""
+    if utterances is None:
+        utterances = [
+            u
+            for path in experiment.manifest_weights()
+            for u in load_manifest(path, check_audio=False)
+        ]
+    emotions = experiment.model_config().emotions
     folds = [
         {
             "group": r["test_group"],
@@ -84,6 +95,12 @@ def summarise(results: list[dict], experiment: Experiment) -> dict:
                 corpus: {k: m[k] for k in ("wa", "ua", "f1", "count")}
                 for corpus, m in (r.get("test_by_corpus") or {}).items()
             },
+            "by_cue": {
+                cue: {k: m[k] for k in ("wa", "ua", "f1", "count")}
+                for cue, m in scores_by_cue(
+                    utterances, r.get("predictions") or [], emotions
+                ).items()
+            },
             **_fold_extras(r),
         }
         for r in results
@@ -93,6 +110,8 @@ def summarise(results: list[dict], experiment: Experiment) -> dict:
     by_corpus = {
         c: _mean_std([f["by_corpus"][c] for f in folds if c in f["by_corpus"]]) for c in corpora
     }
+    cues = sorted({c for f in folds for c in f["by_cue"]})
+    by_cue = {c: _mean_std([f["by_cue"][c] for f in folds if c in f["by_cue"]]) for c in cues}
     confusion = np.sum([f["confusion"] for f in folds], axis=0).tolist()
     text_head = [f["text_corpus"] for f in folds if "text_corpus" in f]
     config = experiment.model_config()
@@ -104,6 +123,7 @@ def summarise(results: list[dict], experiment: Experiment) -> dict:
         "folds": folds,
         "summary": summary,
         "summary_by_corpus": by_corpus if len(corpora) > 1 else {},
+        "summary_by_cue": by_cue,
         "confusion": confusion,
         "text_corpus_summary": _mean_std(text_head) if text_head else {},
         "calibration_summary": _calibration_summary(folds),

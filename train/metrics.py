@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 
 def emotion_metrics(labels: Sequence[int], predictions: Sequence[int], num_classes: int) -> dict:
@@ -19,15 +19,16 @@ def emotion_metrics(labels: Sequence[int], predictions: Sequence[int], num_class
         raise ValueError("no utterances to score")
     classes = list(range(num_classes))
     present = np.unique(labels)
+    confusion = confusion_matrix(labels, predictions, labels=classes)  # (C, C)
+    recall = np.diag(confusion)[present] / confusion[present].sum(axis=1)  # (present,)
     return {
         "wa": float(accuracy_score(labels, predictions)),
-        # UA over the classes that occur, so a fold missing a class is not scored as 0 on it
-        "ua": float(balanced_accuracy_score(labels, predictions))
-        if present.size > 1
-        else float(accuracy_score(labels, predictions)),
+        # UA: the mean recall over the classes that occur, so a fold (or a cue) missing a class
+        # is not scored as 0 on it, whatever the predictions name
+        "ua": float(recall.mean()),
         "f1": float(
             f1_score(labels, predictions, labels=present, average="macro", zero_division=0)
         ),
-        "confusion": confusion_matrix(labels, predictions, labels=classes).tolist(),
+        "confusion": confusion.tolist(),
         "count": int(labels.size),
     }
