@@ -427,3 +427,22 @@ def test_the_ablation_tabulates_each_cue_with_its_paired_column():
     assert cue_table(without_cues) == ""
     shipped = Path(__file__).resolve().parents[1] / "train" / "configs" / "whisper_minilm.yaml"
     assert ablation_markdown(reports, load_experiment(str(shipped), [])).endswith("\n" + table)
+
+
+def test_the_cv_report_gives_each_cue_fold_by_fold():
+    from train.report import markdown
+
+    def fold(group, agree):
+        cue = {"both": {"ua": agree, "count": 10}}
+        return {"group": group, "count": 10, "wa": 0.5, "ua": 0.5, "f1": 0.5, "best_epoch": 1,
+                "by_corpus": {}, "by_cue": cue}  # fmt: skip
+
+    stats = {"mean": 0.5, "std": 0.0}
+    report = {
+        "preset": "p", "variant": "full", "emotions": ["neutral", "happy", "angry", "sad"],
+        "folds": [fold("g1", 0.8), fold("g2", 0.6)], "confusion": [[0] * 4] * 4,
+        "summary": {"wa": stats, "ua": stats, "f1": stats},
+        "summary_by_cue": {"both": {"ua": {"mean": 0.7, "std": 0.1}}},
+    }  # fmt: skip
+    assert "| both | 80.0 | 60.0 | 20 | 70.0 ± 10.0 |" in markdown(report)
+    assert "Per cue" not in markdown({**report, "summary_by_cue": {}})

@@ -53,7 +53,7 @@ def markdown(report: dict) -> str:
                 + " | ".join(per_fold)
                 + f" | {pm(stats['wa'])} | {pm(stats['ua'])} | {pm(stats['f1'])} |"
             )
-    lines += _text_head_lines(report) + _calibration_lines(report)
+    lines += _cue_lines(report) + _text_head_lines(report) + _calibration_lines(report)
     lines += [
         "",
         "Confusion matrix, all folds (rows: truth, columns: prediction):",
@@ -64,6 +64,29 @@ def markdown(report: dict) -> str:
     for name, row in zip(report["emotions"], report["confusion"], strict=True):
         lines.append(f"| {name} | " + " | ".join(str(v) for v in row) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _cue_lines(report: dict) -> list[str]:
+    """UA per cue (the synthetic corpus: which side carries the emotion), fold by fold."""
+    cues = report.get("summary_by_cue") or {}
+    if not cues:
+        return []
+    folds = report["folds"]
+    lines = [
+        "",
+        "Per cue (test clips whose manifest line names one: `both` voice and words agree, "
+        "`prosody` only the voice carries the emotion, `words` only the words, `conflict` each a "
+        "different one, `disagree` the last three together), UA % over the classes present:",
+        "",
+        "| cue | " + " | ".join(f["group"] for f in folds) + " | clips | UA % |",
+        "|---|" + "---:|" * (len(folds) + 2),
+    ]
+    for cue, stats in cues.items():
+        per_fold = [f.get("by_cue", {}).get(cue) for f in folds]
+        cells = [f"{100 * m['ua']:.1f}" if m else "–" for m in per_fold]
+        clips = sum(m["count"] for m in per_fold if m)
+        lines.append(f"| {cue} | " + " | ".join(cells) + f" | {clips} | {pm(stats['ua'])} |")
+    return lines
 
 
 def _text_head_lines(report: dict) -> list[str]:
