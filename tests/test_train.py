@@ -446,3 +446,36 @@ def test_the_cv_report_gives_each_cue_fold_by_fold():
     }  # fmt: skip
     assert "| both | 80.0 | 60.0 | 20 | 70.0 ± 10.0 |" in markdown(report)
     assert "Per cue" not in markdown({**report, "summary_by_cue": {}})
+
+
+def test_compare_pairs_two_cross_validations_fold_by_fold(tmp_path):
+    def run(name, uas, ravdess, agree):
+        folds = [
+            {"group": g, "ua": u, "by_corpus": {"ravdess": {"ua": r}},
+             "by_cue": {"both": {"ua": c}}}
+            for g, u, r, c in zip(("g1", "g2", "g3"), uas, ravdess, agree, strict=True)
+        ]  # fmt: skip
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "report.json").write_text(json.dumps({"folds": folds}))
+        return str(tmp_path / name)
+
+    base = run("base", [0.6, 0.7, 0.8], [0.5, 0.5, 0.5], [0.8, 0.8, 0.8])
+    cand = run("cand", [0.7, 0.7, 0.7], [0.6, 0.7, 0.5], [0.8, 0.8, 0.8])
+    done = subprocess.run(
+        [sys.executable, "-m", "train", "compare", base, cand],
+        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = {line.split(" | ")[0]: line for line in done.stdout.splitlines() if line.startswith("|")}
+    # overall: +10, 0, -10 points: mean 0, population std 8.2, ahead in 1 of 3
+    assert (
+        "| 70.0 ± 8.2 | 70.0 ± 0.0 | +0.0 ± 8.2 (ahead in 1/3) | g1 +10.0, g2 +0.0"
+        in (rows["| overall"])
+    )
+    assert "+10.0 ± 8.2 (ahead in 2/3)" in rows["| corpus ravdess"]
+    assert "+0.0 ± 0.0 (ahead in 0/3)" in rows["| cue: voice and words agree"]
+    missing = subprocess.run(
+        [sys.executable, "-m", "train", "compare", base, str(tmp_path / "nowhere")],
+        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    assert missing.returncode == 2 and "report.json not found" in missing.stderr

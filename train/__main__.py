@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fit": ("train.fit", "train MGCMA on one split (test group held out)"),
     "cv": ("train.cv", "leave-one-group-out cross-validation with WA/UA reports"),
     "ablate": ("train.ablate", "cross-validate full MGCMA and every ablation"),
+    "compare": ("train.compare", "two cross-validations side by side, fold by fold (paired)"),
     "bank": ("train.bank", "build the reference bank (embeddings, UMAP maps) for the app"),
     "examples": ("train.examples", "pick the app's example clips from a synthetic corpus"),
     "token-score": ("train.token_score", "share of each word's attention inside its spoken span"),
