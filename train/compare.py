@@ -38,13 +38,15 @@ def _report(run: Path) -> dict:
 def _scores(report: dict) -> dict[str, dict[str, float]]:
     """{row name: {fold group: UA}}: overall, each corpus, each cue."""
     rows: dict[str, dict[str, float]] = {"overall": {}}
+    cues: dict[str, dict[str, float]] = {}
     for fold in report["folds"]:
         rows["overall"][fold["group"]] = fold["ua"]
-        for kind, field in (("corpus", "by_corpus"), ("cue", "by_cue")):
-            for name, figures in (fold.get(field) or {}).items():
-                label = f"{kind} {name}" if kind == "corpus" else f"cue: {CUES.get(name, name)}"
-                rows.setdefault(label, {})[fold["group"]] = figures["ua"]
-    return rows
+        for name, figures in (fold.get("by_corpus") or {}).items():
+            rows.setdefault(f"corpus {name}", {})[fold["group"]] = figures["ua"]
+        for name, figures in (fold.get("by_cue") or {}).items():
+            cues.setdefault(name, {})[fold["group"]] = figures["ua"]
+    order = sorted(cues, key=lambda c: (list(CUES).index(c) if c in CUES else len(CUES), c))
+    return rows | {f"cue: {CUES.get(name, name)}": cues[name] for name in order}
 
 
 def compare(baseline: dict, candidate: dict, base_name="baseline", cand_name="candidate") -> str:
