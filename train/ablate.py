@@ -225,6 +225,11 @@ CUES = {  # train.synth.CUE_MIX, and train.mix.DISAGREE
 }
 
 
+def in_cue_order(names) -> list[str]:
+    """Cue names as :data:`CUES` lists them, any other after them alphabetically."""
+    return sorted(names, key=lambda c: (list(CUES).index(c) if c in CUES else len(CUES), c))
+
+
 def ablation_markdown(reports: dict[str, dict], experiment: Experiment) -> str:
     """What `ablation.md` holds: the ablation table, then the cue table when there is one."""
     cues = cue_table(reports)
@@ -234,10 +239,7 @@ def ablation_markdown(reports: dict[str, dict], experiment: Experiment) -> str:
 def cue_table(reports: dict[str, dict]) -> str:
     """UA per cue of the clips that name one (the synthetic corpus), and full − this row, fold by
     fold; "" when no fold was scored by cue."""
-    cues = sorted(
-        {c for r in reports.values() for c in r.get("summary_by_cue") or {}},
-        key=lambda c: (list(CUES).index(c) if c in CUES else len(CUES), c),
-    )
+    cues = in_cue_order({c for r in reports.values() for c in r.get("summary_by_cue") or {}})
     if not cues:
         return ""
     counts = {

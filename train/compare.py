@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from train.ablate import CUES
+from train.ablate import CUES, in_cue_order
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,8 +45,7 @@ def _scores(report: dict) -> dict[str, dict[str, float]]:
             rows.setdefault(f"corpus {name}", {})[fold["group"]] = figures["ua"]
         for name, figures in (fold.get("by_cue") or {}).items():
             cues.setdefault(name, {})[fold["group"]] = figures["ua"]
-    order = sorted(cues, key=lambda c: (list(CUES).index(c) if c in CUES else len(CUES), c))
-    return rows | {f"cue: {CUES.get(name, name)}": cues[name] for name in order}
+    return rows | {f"cue: {CUES.get(name, name)}": cues[name] for name in in_cue_order(cues)}
 
 
 def compare(baseline: dict, candidate: dict, base_name="baseline", cand_name="candidate") -> str:
