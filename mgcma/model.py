@@ -21,6 +21,7 @@ from mgcma.alignment import (
 )
 from mgcma.batch import tokenize_texts
 from mgcma.config import ConfigError, MGCMAConfig
+from mgcma.dropout import use_fast_dropout
 from mgcma.encoders import SpeechEncoder, TextEncoder
 from mgcma.model_output import MGCMAOutput
 
@@ -100,6 +101,10 @@ class MGCMA(nn.Module):
         self.classifier = nn.Linear(head.hidden, num_labels)
         self.speech_head = nn.Linear(a.dim, num_labels) if head.auxiliary_heads else None
         self.text_head = nn.Linear(a.dim, num_labels) if head.auxiliary_heads else None
+        for layers in (self.speech_self_attention, self.text_self_attention, self.token):
+            if layers is not None:  # the MGCMA layers' dropout masks, cheaper on the CPU
+                use_fast_dropout(layers)
+        use_fast_dropout(self.fusion)
 
     @property
     def device(self) -> torch.device:

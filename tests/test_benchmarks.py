@@ -33,7 +33,7 @@ def _run(folder: Path, *args: str) -> subprocess.CompletedProcess:
 def test_every_benchmark_runs_as_a_file_from_anywhere(tmp_path):
     """`python benchmarks/<name>.py --help` from another directory, no PYTHONPATH: each script
     finds the checkout's packages itself (one process, so torch is imported once)."""
-    names = {"analysis", "api_json", "burst", "cold_start", "load", "training", "ui"}
+    names = {"analysis", "api_json", "burst", "cold_start", "dropout", "load", "training", "ui"}
     names |= {"robustness", "synthetic_ceiling", "transcript_confidence", "which_side"}
     assert {p.stem for p in BENCHMARKS} == names
     runner = (
@@ -61,6 +61,19 @@ def test_the_training_benchmark_runs_a_step(tmp_path):
     row = next(line for line in done.stdout.splitlines() if line.startswith("compact"))
     utterances_per_s, step_ms, encoders_ms, share = row.split()[1:5]
     assert float(utterances_per_s) > 0 and 0 < float(encoders_ms) and 0 <= float(share) <= 100
+
+
+def test_the_dropout_benchmark_times_the_shipped_layers_three_ways(tmp_path):
+    done = _run(
+        tmp_path,
+        str(ROOT / "benchmarks" / "dropout.py"),
+        *["--frames", "20", "--tokens", "6", "--batch-size", "4", "--steps", "1", "--rounds", "1"],
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line.split() for line in done.stdout.splitlines() if "ms/step" in line]
+    assert [row[0] for row in rows] == ["torch", "mgcma.dropout", "no", "no"]
+    assert all(float(row[row.index("ms/step") - 1]) > 0 for row in rows)
+    assert "torch / mgcma.dropout:" in done.stdout
 
 
 def test_the_transcript_confidence_benchmark_voices_and_scores_other_languages(tmp_path):

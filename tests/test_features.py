@@ -177,3 +177,38 @@ def test_text_corpus_rows_read_cached_states_equal_to_a_fresh_forward(model, tmp
     finally:
         del encoder.backbone_states
     assert calls == []  # every text was cached by the first corpus
+
+
+def test_files_once_read_stay_in_memory_within_the_budget(model, corpus, tmp_path, monkeypatch):
+    import train.features as features
+
+    reads = []
+    original = features.load_file
+    monkeypatch.setattr(features, "load_file", lambda path: reads.append(path) or original(path))
+    held = FeatureCache(tmp_path / "held", model, max_seconds=8.0)
+    held.fill(corpus, progress=False)
+    first, _ = held.speech(corpus[0])
+    again, _ = FeatureCache(tmp_path / "held", model, max_seconds=8.0).speech(corpus[0])
+    assert len(reads) == 1 and again is first  # a second cache of the process reads no file
+    ids = held.token_ids(corpus[0].text)
+    assert held.text(ids) is held.text(ids) and len(reads) == 2
+    unheld = FeatureCache(tmp_path / "unheld", model, max_seconds=8.0, memory_mb=0)
+    unheld.fill(corpus, progress=False)
+    one, _ = unheld.speech(corpus[1])
+    two, _ = unheld.speech(corpus[1])
+    assert len(reads) == 4 and torch.equal(one, two)  # no budget: read each time, same states
+
+
+def test_a_rewritten_clip_gets_a_new_key(model, tmp_path):
+    import os
+
+    rng = np.random.default_rng(5)
+    path = tmp_path / "clip.wav"
+    sf.write(path, (rng.standard_normal(16000) * 0.1).astype(np.float32), 16000, subtype="FLOAT")
+    utterance = type("U", (), {"audio": str(path)})()
+    before = FeatureCache(tmp_path / "c", model, max_seconds=8.0).speech_path(utterance, 0)
+    sf.write(path, (rng.standard_normal(16000) * 0.1).astype(np.float32), 16000, subtype="FLOAT")
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # a later write
+    after = FeatureCache(tmp_path / "c", model, max_seconds=8.0).speech_path(utterance, 0)
+    assert before != after  # the decoded samples are keyed again, not remembered by name

@@ -248,6 +248,7 @@ def _prepare(experiment: Experiment, out: Path, train_utts, resume: bool) -> Ses
             copies=experiment.augment.copies,
             seed=optim.seed,
             augment_settings=dataclasses.asdict(experiment.augment),
+            memory_mb=experiment.data.feature_memory_mb,
         )
     dataset = EmotionDataset(
         train_utts,

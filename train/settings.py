@@ -32,6 +32,9 @@ class DataSettings:
     # frozen backbones' outputs are computed once into this folder (relative to the YAML) and
     # read back every epoch; "" computes them in every step. Never committed (runs/ is ignored).
     feature_cache: str = ""
+    # what the cache's files hold once read stays in memory up to this size (per process; the
+    # default corpus mix needs about 2.2 GB): a cached step then reads no file
+    feature_memory_mb: int = 3072
     # share of training transcripts replaced by nothing or by made-up words (labels kept), so an
     # empty or nonsense transcript teaches the model to leave the decision to the voice
     text_dropout: float = 0.0
