@@ -15,8 +15,8 @@ never committed (``runs/`` is ignored by git).
 
 Files once read stay in memory for the rest of the process, up to a budget (``memory_mb``): they
 are content-addressed and never rewritten, so a held copy cannot go stale, and every cache of the
-process shares them (cv's folds, the ablation's variants). Reading a file costs more than the
-layers above the backbones spend on it (0.5 ms, against 2 ms per utterance of a training step).
+process shares them (cv's folds, the ablation's variants). Reading a file costs about 0.5 ms, two
+per utterance: a fifth of the shipped default's training step on 2 cores before they were held.
 """
 
 from __future__ import annotations
