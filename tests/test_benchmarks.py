@@ -137,7 +137,50 @@ def test_the_synthetic_ceiling_reads_well_separated_settings_perfectly(tmp_path)
     assert [row.split("|")[1].strip() for row in rows] == [
         "every setting", "without volume", "pitch range and rate only"
     ]  # fmt: skip
-    assert all(row.split("|")[2:4] == [" 100.0 ", " 100.0 "] for row in rows), rows
+    # how it was said, the label by the rule, on templates; no real sentence in this manifest
+    assert all(row.split("|")[2:6] == [" 100.0 ", " 100.0 ", " 100.0 ", " nan "] for row in rows)
+
+
+def test_the_synthetic_ceiling_reads_the_words_as_a_run_read_them(tmp_path):
+    """Perfect ears, a text side that misreads every real sentence's happy words as neutral:
+    the label's UA drops to 75 % (happy never named), 0 % on the real sentences, 100 % on the
+    templates; with the words' true emotion it stays 100 %."""
+    import json
+
+    from mgcma.constants import EMOTIONS
+
+    rng = np.random.default_rng(0)
+    base = {"neutral": 50, "angry": 90, "sad": 20}
+    kinds = [("angry", "angry", "template"), ("sad", "sad", "template"),
+             ("neutral", "neutral", "template"), ("neutral", "happy", "goemotions")]  # fmt: skip
+    lines, predictions = [], []
+    for index in range(200):
+        voice, words, source = kinds[index % 4]
+        settings = {k: base[voice] + float(rng.normal(0, 1)) for k in
+                    ("pitch", "pitch_range", "rate", "volume")}  # fmt: skip
+        label = words if voice == "neutral" else voice
+        lines.append(json.dumps({
+            "id": f"c{index}", "prosody": settings, "prosody_emotion": voice,
+            "text_emotion": words, "label": label, "group": f"g{index % 5 + 1}",
+            "sentence_source": source,
+        }))  # fmt: skip
+        named = "neutral" if source == "goemotions" else label
+        predictions.append({"id": f"c{index}", "prediction": EMOTIONS.index(named)})
+    (tmp_path / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    fold = tmp_path / "run" / "fold-g1"
+    fold.mkdir(parents=True)
+    (fold / "result.json").write_text(json.dumps({"predictions": predictions}))
+    done = _run(
+        tmp_path,
+        str(ROOT / "benchmarks" / "synthetic_ceiling.py"),
+        *["--manifest", "manifest.jsonl", "--words", "run"],
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and "%" not in line]
+    assert len(rows) == 3
+    for row in rows:
+        cells = [cell.strip() for cell in row.split("|")[2:-1]]
+        assert cells == ["100.0"] * 4 + ["75.0", "100.0", "0.0"], row
 
 
 def test_which_side_counts_the_errors_that_follow_the_words(tmp_path):
