@@ -16,6 +16,7 @@ the label's UA by sentence: templated wording, or a real GoEmotions comment.
 ``--words RUN`` replaces the words' true emotion by what a trained model named for each clip when
 its fold was held out (``RUN/fold-*/result.json``; with a text-only ablation, e.g.
 ``runs/ablate/text_only``, how the text side alone reads them): perfect ears, real reading.
+``--model RUN`` adds a row with that run's own UA on the same clips, split the same way.
 
 Prints figures; asserts nothing.
 """
@@ -66,6 +67,14 @@ def main() -> None:
         help="also read each clip's words as a trained model read them on held-out folds "
         "(e.g. runs/ablate/text_only), instead of by their true emotion",
     )
+    parser.add_argument(
+        "--model",
+        metavar="RUN",
+        type=Path,
+        action="append",
+        default=[],
+        help="also print a trained model's own held-out UA on the same clips (repeatable)",
+    )
     args = parser.parse_args()
     from sklearn.discriminant_analysis import QuadraticDiscriminantAnalysis
     from sklearn.metrics import balanced_accuracy_score
@@ -81,6 +90,11 @@ def main() -> None:
         if not rows:
             raise SystemExit(f"{args.words}: no prediction for any clip of {args.manifest}")
         read = np.array([named[r["id"]] for r in rows])
+    models = {run: held_out_words(run) for run in args.model}
+    for run, named in models.items():
+        rows = [r for r in rows if r["id"] in named]
+        if not rows:
+            raise SystemExit(f"{run}: no prediction for any clip of {args.manifest}")
     settings = np.array([[r["prosody"][k] for k in SETTINGS] for r in rows], dtype=float)
     voice = np.array([r["prosody_emotion"] for r in rows])
     words = np.array([r["text_emotion"] for r in rows])
@@ -118,6 +132,11 @@ def main() -> None:
             ruled = label_by_rule(heard, words_read)  # the corpus's own rule
             cells += [ua(label, ruled, keep) for keep in (every, ~real, real)]
         print(f"| {name} | " + " | ".join(f"{c:.1f}" for c in cells) + " |")
+    for run, named in models.items():  # the model itself, not a ceiling
+        said = np.array([named[r["id"]] for r in rows])
+        cells = [ua(label, said, keep) for keep in (every, ~real, real)]
+        blank = " – |" * (len(header) - 5)
+        print(f"| {run} itself | – | " + " | ".join(f"{c:.1f}" for c in cells) + " |" + blank)
 
 
 if __name__ == "__main__":

@@ -144,7 +144,8 @@ def test_the_synthetic_ceiling_reads_well_separated_settings_perfectly(tmp_path)
 def test_the_synthetic_ceiling_reads_the_words_as_a_run_read_them(tmp_path):
     """Perfect ears, a text side that misreads every real sentence's happy words as neutral:
     the label's UA drops to 75 % (happy never named), 0 % on the real sentences, 100 % on the
-    templates; with the words' true emotion it stays 100 %."""
+    templates; with the words' true emotion it stays 100 %. As a model (`--model`), the same
+    predictions score 75 / 100 / 0."""
     import json
 
     from mgcma.constants import EMOTIONS
@@ -173,14 +174,19 @@ def test_the_synthetic_ceiling_reads_the_words_as_a_run_read_them(tmp_path):
     done = _run(
         tmp_path,
         str(ROOT / "benchmarks" / "synthetic_ceiling.py"),
-        *["--manifest", "manifest.jsonl", "--words", "run"],
+        *["--manifest", "manifest.jsonl", "--words", "run", "--model", "run"],
     )
     assert done.returncode == 0, done.stderr[-3000:]
     rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and "%" not in line]
-    assert len(rows) == 3
-    for row in rows:
+    assert len(rows) == 4
+    for row in rows[:3]:
         cells = [cell.strip() for cell in row.split("|")[2:-1]]
         assert cells == ["100.0"] * 4 + ["75.0", "100.0", "0.0"], row
+    # the run's own predictions, scored as a model: the same 75 / 100 / 0
+    assert rows[3].startswith("| run itself |"), rows[3]
+    assert [c.strip() for c in rows[3].split("|")[2:-1]] == ["–", "75.0", "100.0", "0.0"] + [
+        "–"
+    ] * 3
 
 
 def test_which_side_counts_the_errors_that_follow_the_words(tmp_path):
