@@ -212,3 +212,24 @@ def test_a_rewritten_clip_gets_a_new_key(model, tmp_path):
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # a later write
     after = FeatureCache(tmp_path / "c", model, max_seconds=8.0).speech_path(utterance, 0)
     assert before != after  # the decoded samples are keyed again, not remembered by name
+
+
+def test_the_text_head_scores_sentences_from_cached_states_as_from_the_backbone(model, tmp_path):
+    from train.evaluate import evaluate_text_head
+
+    texts = ["i am so happy today", "get out of here", "this is fine i guess", "so sad", "ok"]
+    labels = [1, 2, 0, 3, 0]
+    assert model.text_head is not None
+    fresh = evaluate_text_head(model, texts, labels, batch_size=2)
+    cache = FeatureCache(tmp_path / "cache", model, max_seconds=8.0)
+    cached = evaluate_text_head(model, texts, labels, batch_size=2, features=cache)
+    assert cached["confusion"] == fresh["confusion"] and cached["ua"] == fresh["ua"]
+    calls = []
+    encoder = model.text_encoder
+    original = encoder.backbone_states
+    encoder.backbone_states = lambda *a, **k: calls.append(1) or original(*a, **k)
+    try:
+        again = evaluate_text_head(model, texts, labels, batch_size=2, features=cache)
+    finally:
+        del encoder.backbone_states
+    assert calls == [] and again["confusion"] == fresh["confusion"]  # read back, not recomputed

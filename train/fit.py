@@ -481,7 +481,7 @@ def _finish(
         result["text_corpus_test"] = {
             "split": "test",
             "count": len(texts),
-            **evaluate_text_head(best, texts, labels),
+            **evaluate_text_head(best, texts, labels, features=features),
         }
     (out / "result.json").write_text(json.dumps(result, indent=1))
     return result
