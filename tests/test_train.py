@@ -313,6 +313,32 @@ def test_ablate_writes_one_table_with_a_row_per_variant(tiny_corpus, tmp_path):
     assert not (tmp_path / "ablate" / "text_only" / "fold-g2" / "result.json").exists()
 
 
+def test_ablate_with_two_jobs_trains_every_fold_as_one_job_does(tiny_corpus, tmp_path):
+    from train.ablate import ablate
+
+    experiment = _load(_experiment_file(tmp_path, tiny_corpus, epochs=1))
+    variants, folds = ["full", "text_only"], ["g1", "g2"]
+    serial = ablate(experiment, tmp_path / "one", variants, folds=folds, progress=False)
+    parallel = ablate(experiment, tmp_path / "two", variants, folds=folds, progress=False, jobs=2)
+    assert parallel == serial  # the same table: each fit is seeded, whichever process runs it
+    for variant in variants:
+        for group in folds:
+            one, two = (
+                json.loads((tmp_path / run / variant / f"fold-{group}" / "result.json").read_text())
+                for run in ("one", "two")
+            )
+            assert two["test"]["ua"] == pytest.approx(one["test"]["ua"])
+            assert two["predictions"] == one["predictions"]
+    # a second call with resume trains nothing: every result.json stays as it was
+    finished = sorted((tmp_path / "two").rglob("result.json"))
+    assert len(finished) == 4
+    stamps = [path.stat().st_mtime_ns for path in finished]
+    ablate(experiment, tmp_path / "two", variants, folds, resume=True, progress=False, jobs=2)
+    assert [path.stat().st_mtime_ns for path in finished] == stamps
+    with pytest.raises(ValueError, match="--jobs must be at least 1"):
+        ablate(experiment, tmp_path / "zero", variants, folds=folds, progress=False, jobs=0)
+
+
 def test_token_score_counts_attention_inside_true_word_spans():
     import numpy as np
 

@@ -47,14 +47,7 @@ def cross_validate(
     progress: bool = True,
 ) -> dict | None:
     """Run every fold and summarise; returns the report on the main process."""
-    utterances = []
-    for path in experiment.manifest_weights():
-        utterances += load_manifest(path, check_audio=False)
-    all_groups = folds_of(utterances)  # fold g1 holds out g1 of every corpus
-    folds = folds or all_groups
-    unknown = sorted(set(folds) - set(all_groups))
-    if unknown:
-        raise ValueError(f"unknown group(s) {unknown}; the manifest has {all_groups}")
+    utterances, folds = fold_groups(experiment, folds)
     results = []
     for group in folds:
         fold_dir = Path(out) / f"fold-{group}"
@@ -71,6 +64,19 @@ def cross_validate(
     report = summarise(results, experiment, utterances)
     write_reports(report, Path(out))
     return report
+
+
+def fold_groups(experiment: Experiment, folds: list[str] | None = None):
+    """``(every utterance of the experiment's manifests, the folds to run)``: `folds`, checked
+    against the manifests' groups, or all of them (fold g1 holds out g1 of every corpus)."""
+    utterances = []
+    for path in experiment.manifest_weights():
+        utterances += load_manifest(path, check_audio=False)
+    all_groups = folds_of(utterances)
+    unknown = sorted(set(folds or []) - set(all_groups))
+    if unknown:
+        raise ValueError(f"unknown group(s) {unknown}; the manifest has {all_groups}")
+    return utterances, list(folds or all_groups)
 
 
 def summarise(results: list[dict], experiment: Experiment, utterances=None) -> dict:
