@@ -121,6 +121,10 @@ class ClassifierConfig:
     # pooled streams (what it reads without the token level) beside the two cross-attended ones,
     # so removing the token level never removes what the classifier could read before it
     read_pooled: bool = False
+    # not in the paper: the fused logits start from the voice-first reading of the two auxiliary
+    # heads (the voice's emotion, or the words' where the voice is neutral; mgcma/prior.py) and
+    # the fusion MLP adds its correction. Needs the auxiliary heads and a "neutral" emotion
+    voice_first: bool = False
 
 
 @dataclass
@@ -241,6 +245,7 @@ class MGCMAConfig:
             config.alignment.distribution = config.alignment.instance = False
             config.alignment.token = False
             config.classifier.auxiliary_heads = False
+            config.classifier.voice_first = False
         config.validate()
         return config
 
@@ -263,6 +268,10 @@ class MGCMAConfig:
             a = self.alignment
             if a.distribution or a.instance or a.token or self.classifier.auxiliary_heads:
                 raise ConfigError("alignments and auxiliary heads need both modalities")
+        if self.classifier.voice_first and not self.classifier.auxiliary_heads:
+            raise ConfigError("classifier.voice_first reads the auxiliary heads: switch them on")
+        if self.classifier.voice_first and "neutral" not in self.emotions:
+            raise ConfigError("classifier.voice_first defers to the words on 'neutral': add it")
         if self.alignment.dim % self.alignment.heads:
             raise ConfigError(
                 f"alignment.dim ({self.alignment.dim}) must be divisible by "

@@ -24,6 +24,7 @@ from mgcma.config import ConfigError, MGCMAConfig
 from mgcma.dropout import use_fast_dropout
 from mgcma.encoders import SpeechEncoder, TextEncoder
 from mgcma.model_output import MGCMAOutput
+from mgcma.prior import voice_first_log_prior
 
 
 class MGCMA(nn.Module):
@@ -196,12 +197,18 @@ class MGCMA(nn.Module):
                 streams.append(text_pooled)
 
         fused = self.fusion(torch.cat(streams, dim=-1))  # (B, h)
+        logits = self.classifier(fused)  # (B, C)
         if self.speech_head is not None:
             out.update(
                 speech_logits=self.speech_head(speech_pooled),  # (B, C)
                 text_logits=self.text_head(text_pooled),  # (B, C)
             )
-        return MGCMAOutput(logits=self.classifier(fused), fused=fused, **out)
+        if self.config.classifier.voice_first:  # the MLP corrects the voice-first reading
+            neutral = self.emotions.index("neutral")
+            prior = voice_first_log_prior(out["speech_logits"], out["text_logits"], neutral)
+            out.update(prior_logits=prior)  # (B, C)
+            logits = logits + prior.to(logits.dtype)
+        return MGCMAOutput(logits=logits, fused=fused, **out)
 
     def read_text(self, input_ids, text_mask, text_features):
         """Text encoder → self-attention → masked mean: (B, T_t, d) states and (B, d) pooled."""

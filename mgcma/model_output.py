@@ -26,6 +26,9 @@ class MGCMAOutput:
     text_pooled: torch.Tensor | None = None  # (B, d) masked mean of text_states
     speech_logits: torch.Tensor | None = None  # (B, C) auxiliary speech-only head
     text_logits: torch.Tensor | None = None  # (B, C) auxiliary text-only head
+    # (B, C) log P of the voice-first reading of the two heads (classifier.voice_first), already
+    # added into `logits`
+    prior_logits: torch.Tensor | None = None
     # (B_x, C) the text-only head on extra text rows without audio (a text corpus), when given
     text_only_logits: torch.Tensor | None = None
     speech_mu: torch.Tensor | None = None  # (B, g)

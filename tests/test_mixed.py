@@ -164,12 +164,24 @@ def test_modality_labels_say_what_the_voice_and_the_words_say_alone(tmp_path):
         (index["sad"], index["neutral"], index["sad"]),
         (index["happy"], index["happy"], index["happy"]),  # a corpus that does not say: the label
     ]
-    # a transcript replaced by nothing says nothing of the words' emotion: the label stays
+    # a transcript replaced by nothing or made-up words says no emotion: the words' head learns
+    # neutral there, the voice's and the fused label stay
     dropped = EmotionDataset([conflict] * 200, text_dropout=0.5)
+    replaced = 0
     for i in range(200):
         item = dropped[i]
         kept = item["text"] == conflict.text
-        assert item["text_label"] == (index["happy"] if kept else index["angry"])
+        replaced += not kept
+        assert item["text_label"] == (index["happy"] if kept else index["neutral"])
+        assert (item["label"], item["speech_label"]) == (index["angry"], index["angry"])
+    assert 60 < replaced < 140
+    # emotions without a neutral class: the label, as before
+    no_neutral = EmotionDataset([conflict] * 50, text_dropout=0.5, labels=("happy", "angry"))
+    two = no_neutral.label_index
+    for i in range(50):
+        item = no_neutral[i]
+        kept = item["text"] == conflict.text
+        assert item["text_label"] == (two["happy"] if kept else two["angry"])
 
 
 @pytest.mark.parametrize("modality_targets", [False, True])

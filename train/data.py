@@ -147,11 +147,13 @@ class EmotionDataset(Dataset):
         extra = utterance.extra or {}
         label = self.label_index[utterance.label]
         speech = extra.get("prosody_emotion", utterance.label)
-        words = extra.get("text_emotion", utterance.label) if text == utterance.text else None
+        # a transcript replaced by nothing or made-up words says no emotion: neutral where that
+        # is a class (the label otherwise)
+        words = extra.get("text_emotion", utterance.label) if text == utterance.text else "neutral"
         return {
             "label": label,
             "speech_label": self.label_index.get(speech, label),
-            "text_label": label if words is None else self.label_index.get(words, label),
+            "text_label": self.label_index.get(words, label),
         }
 
     def _cached_item(self, index: int, utterance: Utterance) -> dict:
