@@ -124,11 +124,12 @@ class SpeechEncoder(nn.Module):
                     "model with mgcma.build_model(config), which loads it"
                 )
             self.backbone = backbone
-            if config.hidden_layer > len(self.backbone.blocks):
-                raise ConfigError(
-                    f"speech.hidden_layer={config.hidden_layer} but Whisper's encoder has "
-                    f"{len(self.backbone.blocks)} layers"
-                )
+            for name in ("hidden_layer", "extra_layer"):
+                if (getattr(config, name) or 0) > len(self.backbone.blocks):
+                    raise ConfigError(
+                        f"speech.{name}={getattr(config, name)} but Whisper's encoder has "
+                        f"{len(self.backbone.blocks)} layers"
+                    )
             width = self.backbone.ln_post.normalized_shape[0]
             self.reads_fbank = False
             self.hop_samples = 2 * whisper_backbone.HOP_LENGTH  # 320: 20 ms
@@ -143,7 +144,9 @@ class SpeechEncoder(nn.Module):
         self.layer_weights = (
             nn.Parameter(torch.zeros(len(_layers(self.backbone)) + 1)) if config.layer_mix else None
         )
-        self.projection = nn.Sequential(nn.Linear(width, dim), nn.LayerNorm(dim))
+        # extra_layer: its states are concatenated to the main layer's, (…, 2·D_s)
+        read = 2 * width if config.extra_layer is not None else width
+        self.projection = nn.Sequential(nn.Linear(read, dim), nn.LayerNorm(dim))
 
     @property
     def hf_config(self) -> dict | None:
@@ -211,14 +214,20 @@ class SpeechEncoder(nn.Module):
         frames_per_example = self.num_frames(lengths)  # (B,)
         if self.config.input_level_dbfs is not None:
             speech = normalise_level(speech, lengths, self.config.input_level_dbfs)  # (B, N)
-        every_layer = self.config.layer_mix or self.config.hidden_layer >= 0
+        config = self.config
+        several = config.layer_mix or config.extra_layer is not None
+        every_layer = several or config.hidden_layer >= 0
         wanted = {"output_hidden_states": True} if every_layer else {}
         with torch.no_grad() if self.frozen else contextlib.nullcontext():
             if self.reads_whisper:
-                layer = None if self.config.layer_mix else self.config.hidden_layer
+                layer = config.hidden_layer
+                if config.layer_mix:
+                    layer = None
+                elif config.extra_layer is not None:
+                    layer = (config.hidden_layer, config.extra_layer)
                 hidden = _whisper_states(
                     self.backbone, speech, lengths, layer
-                )  # (B, T_s, D_s), or (B, T_s, K, D_s) for every layer
+                )  # (B, T_s, D_s), or (B, T_s, K, D_s) for several layers
             elif self.reads_fbank:
                 features = fbank_features(speech, lengths, self.config.normalize_input)
                 mask = _length_mask(frames_per_example, features.shape[1])  # (B, T_s)
@@ -236,17 +245,22 @@ class SpeechEncoder(nn.Module):
     def _layer(self, output) -> torch.Tensor:
         """The configured layer of a transformers backbone's output: (B, T_s, D_s), or every
         layer (B, T_s, K, D_s) for `layer_mix`."""
-        if self.config.layer_mix:
+        config = self.config
+        if config.layer_mix:
             return torch.stack(output.hidden_states, dim=2)  # (B, T_s, K, D_s)
-        if self.config.hidden_layer < 0:
+        if config.hidden_layer < 0 and config.extra_layer is None:
             return output.last_hidden_state
         layers = output.hidden_states  # embeddings, then each layer's output
-        if self.config.hidden_layer >= len(layers):
-            raise ConfigError(
-                f"speech.hidden_layer={self.config.hidden_layer} but the backbone has "
-                f"{len(layers) - 1} layers"
-            )
-        return layers[self.config.hidden_layer]
+        for name in ("hidden_layer", "extra_layer"):
+            if (getattr(config, name) or 0) >= len(layers):
+                raise ConfigError(
+                    f"speech.{name}={getattr(config, name)} but the backbone has "
+                    f"{len(layers) - 1} layers"
+                )
+        main = layers[config.hidden_layer] if config.hidden_layer >= 0 else output.last_hidden_state
+        if config.extra_layer is not None:
+            return torch.stack([main, layers[config.extra_layer]], dim=2)  # (B, T_s, 2, D_s)
+        return main
 
     def forward(
         self,
@@ -262,6 +276,8 @@ class SpeechEncoder(nn.Module):
         if self.layer_weights is not None:
             weights = torch.softmax(self.layer_weights, dim=0)  # (K,)
             states = torch.einsum("btkd,k->btd", states, weights)  # (B, T_s, D_s)
+        elif self.config.extra_layer is not None:
+            states = states.flatten(2)  # (B, T_s, 2, D_s) → (B, T_s, 2·D_s)
         if self.config.frame_pooling > 1:
             states, frame_mask = pool_frames(states, frame_mask, self.config.frame_pooling)
         return self.projection(states), frame_mask  # (B, T_s, d), (B, T_s)
@@ -281,10 +297,14 @@ def pool_frames(
 
 
 def _whisper_states(
-    encoder: nn.Module, speech: torch.Tensor, lengths: torch.Tensor, layer: int | None = -1
+    encoder: nn.Module,
+    speech: torch.Tensor,
+    lengths: torch.Tensor,
+    layer: int | tuple[int, ...] | None = -1,
 ) -> torch.Tensor:
     """Whisper states of each clip on its own length, padded: (B, N) → (B, T_s, D_s), or with
-    `layer` None every layer: (B, T_s, K, D_s) (the embeddings, each block, the last normed).
+    `layer` None every layer: (B, T_s, K, D_s) (the embeddings, each block, the last normed),
+    or with a tuple of layers those: (B, T_s, len(layer), D_s) (-1: the last, normed).
 
     Whisper's attention has no padding mask, so clips of different lengths are not batched
     together: each length is one forward (equal lengths share it).
@@ -303,6 +323,9 @@ def _whisper_states(
         if layer is None:
             every = whisper_backbone.encode_layers(encoder, mel)  # L + 2 × (b, T_s, D_s)
             states = torch.stack([*every[:-2], every[-1]], dim=2)  # (b, T_s, L + 1, D_s)
+        elif isinstance(layer, tuple):
+            every = whisper_backbone.encode_layers(encoder, mel)  # L + 2 × (b, T_s, D_s)
+            states = torch.stack([every[k] for k in layer], dim=2)  # (b, T_s, len(layer), D_s)
         else:
             states = whisper_backbone.encode(encoder, mel, layer)  # (b, T_s, D_s)
         for i, row in zip(indices, states, strict=True):

@@ -187,3 +187,25 @@ def test_config_round_trip_and_typed_errors():
     paper = MGCMAConfig.preset("paper")
     assert paper.speech.backbone == "facebook/wav2vec2-base"
     assert paper.text.backbone == "bert-base-uncased" and paper.speech.freeze_feature_encoder
+
+
+def test_extra_layer_reads_a_transformers_backbone_layer_beside_the_last(tokenizer):
+    """speech.extra_layer on a transformers backbone: its hidden state k beside the last one,
+    concatenated before the projection (the Whisper path: tests/test_whisper_minilm.py)."""
+    torch.manual_seed(0)
+    model = MGCMA(tiny_config(**{"speech.extra_layer": 0}), tokenizer).eval()
+    encoder = model.speech_encoder
+    width = encoder.backbone.config.hidden_size
+    assert encoder.projection[0].in_features == 2 * width
+    batch = _batch(model)
+    with torch.no_grad():
+        states, _ = encoder.backbone_states(batch["speech"], batch["speech_mask"])  # (B,T,2,D)
+        plain = MGCMA(tiny_config(), tokenizer).eval().speech_encoder
+        plain.backbone.load_state_dict(encoder.backbone.state_dict())
+        last, _ = plain.backbone_states(batch["speech"], batch["speech_mask"])  # (B, T, D)
+    assert states.shape[2] == 2 and torch.allclose(states[:, :, 0], last, atol=1e-5)
+    assert not torch.allclose(states[:, :, 1], last)
+    assert model(**batch).logits.shape == (3, 4)
+    with pytest.raises(ConfigError, match="extra_layer=5 but the backbone has"):
+        bad = MGCMA(tiny_config(**{"speech.extra_layer": 5}), tokenizer)
+        bad.speech_encoder.backbone_states(batch["speech"], batch["speech_mask"])

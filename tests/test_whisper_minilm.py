@@ -391,3 +391,46 @@ def test_layer_mix_weights_survive_save_and_load(backbones, tmp_path):
         assert torch.allclose(
             model(speech, mask, **tokens).logits, loaded(speech, mask, **tokens).logits, atol=1e-5
         )
+
+
+def test_extra_layer_is_read_beside_the_main_one_and_projected_with_it(backbones, tmp_path):
+    """speech.extra_layer=0: the embeddings beside the last layer, concatenated before the
+    projection (neither blended into the other), cached under their own key."""
+    from train.features import FeatureCache
+
+    config = small_pretrained_config(backbones, **{"speech.extra_layer": 0})
+    model = build_model(config).eval()
+    encoder = model.speech_encoder.backbone
+    samples = torch.from_numpy(clips(6)[0])
+    speech, mask = pad_waveforms([samples.numpy()])
+    states, frame_mask = model.speech_encoder.backbone_states(speech, mask)  # (1, T_s, 2, D_s)
+    mel = whisper_backbone.log_mel(samples, encoder.conv1.in_channels)[None]
+    with torch.no_grad():
+        assert states.shape[2] == 2
+        assert torch.allclose(states[:, :, 0], whisper_backbone.encode(encoder, mel), atol=1e-6)
+        assert torch.allclose(states[:, :, 1], whisper_backbone.encode(encoder, mel, 0), atol=1e-6)
+    width = encoder.ln_post.normalized_shape[0]
+    linear = model.speech_encoder.projection[0]
+    assert linear.in_features == 2 * width
+    model.speech_encoder.config = dataclasses.replace(
+        model.speech_encoder.config, frame_pooling=1
+    )  # compare frames one to one
+    with torch.no_grad():
+        projected, _ = model.speech_encoder(None, None, states, frame_mask)
+        # the embeddings' half of the weights moves the output: both layers are read
+        linear.weight[:, width:] = 0
+        last_only, _ = model.speech_encoder(None, None, states, frame_mask)
+        expected = model.speech_encoder.projection[1](states[:, :, 0] @ linear.weight[:, :width].T
+                                                      + linear.bias)  # fmt: skip
+    assert torch.allclose(last_only, expected, atol=1e-5)
+    assert not torch.allclose(projected, last_only)
+    plain = FeatureCache(tmp_path, build_model(small_pretrained_config(backbones)), max_seconds=8.0)
+    extra = FeatureCache(tmp_path, build_model(config), max_seconds=8.0)
+    assert plain.speech_identity != extra.speech_identity
+    for bad, message in (
+        ({"speech.extra_layer": 9}, "extra_layer=9 but Whisper's encoder has"),
+        ({"speech.extra_layer": 0, "speech.layer_mix": True}, "already reads every layer"),
+        ({"speech.extra_layer": 1, "speech.hidden_layer": 1}, "other than speech.hidden_layer"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            build_model(small_pretrained_config(backbones, **bad))

@@ -123,6 +123,8 @@ class FeatureCache:
             ] + ([speech.hidden_layer] if speech.hidden_layer != -1 else []) + (
                 ["layer_mix"] if speech.layer_mix else []
             ) + (
+                [("extra_layer", speech.extra_layer)] if speech.extra_layer is not None else []
+            ) + (
                 [("level", speech.input_level_dbfs)] if speech.input_level_dbfs is not None else []
             )  # fmt: skip
         self.text_identity = None
