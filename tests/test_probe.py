@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import soundfile as sf
 import torch
 
 from conftest import tone_corpus
@@ -86,3 +87,29 @@ def test_mean_and_std_pooling_keeps_the_mean_first(backbones):
     width = mean.shape[1]
     assert both.shape == (mean.shape[0], 2 * width)
     assert np.allclose(both[:, :width], mean) and (both[:, width:] > 0).all()
+
+
+def test_input_level_takes_the_recording_level_away_from_the_probe(backbones, tmp_path):
+    """A field that only the recording level tells (the same tones 30 dB apart) is read from
+    the clips as recorded, and not once every clip is scaled to one level first."""
+    manifest = tone_corpus(tmp_path, per_class=5)
+    rng = np.random.default_rng(3)
+    lines = []
+    for line in map(json.loads, manifest.read_text().splitlines()):
+        loud = bool(rng.integers(2))
+        path = tmp_path / line["audio"]
+        wave, rate = sf.read(path, dtype="float32")
+        sf.write(path, wave * (1.0 if loud else 10 ** (-30 / 20)), rate)
+        lines.append({**line, "loudness": "loud" if loud else "quiet"})
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    figures = tmp_path / "level.json"
+    common = ["probe", "--whisper", str(backbones[0]), "--manifest", str(manifest)]
+    asked = [*common, "--label-field", "loudness", "--json", str(figures)]
+    assert train_main(asked) in (0, None)
+    recorded = json.loads(figures.read_text())
+    assert recorded["input_level_dbfs"] is None
+    assert max(row["mean_ua"] for row in recorded["layers"].values()) >= 0.9
+    assert train_main([*asked, "--input-level-dbfs", "-25"]) in (0, None)
+    levelled = json.loads(figures.read_text())
+    assert levelled["input_level_dbfs"] == -25.0
+    assert max(row["mean_ua"] for row in levelled["layers"].values()) < 0.8  # chance: 0.5

@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from mgcma import whisper_backbone
 from mgcma.audio import load_audio
+from mgcma.level import normalise_level
 from train.manifest import Utterance, load_manifest
 
 
@@ -48,6 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pooling", choices=("mean", "mean+std"), default="mean")
     parser.add_argument(
         "--with-words", default="", help="a field with the words' emotion: score the label rule"
+    )
+    parser.add_argument(
+        "--input-level-dbfs",
+        type=float,
+        default=None,
+        help="scale each clip to this active speech level first, as speech.input_level_dbfs does",
     )
     parser.add_argument("--json", default="", help="also write the figures to this file")
 
@@ -110,11 +117,18 @@ def run(args: argparse.Namespace) -> dict:
     if len(set(groups)) < 2:
         raise ValueError("the probe needs at least two groups of speakers to hold one out")
     encoder = whisper_backbone.load_whisper(args.whisper).encoder
+    level = getattr(args, "input_level_dbfs", None)
+
+    def samples(utterance: Utterance) -> np.ndarray:
+        clip = load_audio(utterance.audio, max_seconds=args.max_seconds).samples  # (N,)
+        if level is None:
+            return clip
+        wave = torch.from_numpy(clip)[None]  # (1, N)
+        return normalise_level(wave, torch.tensor([clip.size]), level)[0].numpy()
+
     pooled = np.stack(
         [
-            pooled_layers(
-                encoder, load_audio(u.audio, max_seconds=args.max_seconds).samples, args.pooling
-            )
+            pooled_layers(encoder, samples(u), args.pooling)
             for u in tqdm(utterances, desc="Whisper layers", leave=False)
         ]
     )  # (M, L + 2, D) with D = D_s, or 2·D_s for mean+std
@@ -129,6 +143,7 @@ def run(args: argparse.Namespace) -> dict:
         "clips": len(utterances),
         "label_field": args.label_field,
         "pooling": args.pooling,
+        "input_level_dbfs": level,
         "layers": table,
     }
     if args.with_words:
@@ -159,6 +174,7 @@ def main(args: argparse.Namespace) -> None:
     print(
         f"linear probe on {result['clips']} clips, {result['label_field']}, "
         f"{result['pooling']} pooling, leave-one-group-out"
+        + ("" if result["input_level_dbfs"] is None else f", at {result['input_level_dbfs']} dBFS")
     )
     print("layer  mean UA  per held-out group")
     for name, row in result["layers"].items():
