@@ -35,6 +35,7 @@ def test_every_benchmark_runs_as_a_file_from_anywhere(tmp_path):
     finds the checkout's packages itself (one process, so torch is imported once)."""
     names = {"analysis", "api_json", "burst", "cold_start", "dropout", "load", "training", "ui"}
     names |= {"robustness", "synthetic_ceiling", "transcript_confidence", "which_side"}
+    names |= {"ablation_runs", "heads"}
     assert {p.stem for p in BENCHMARKS} == names
     runner = (
         "import runpy, sys\n"
@@ -221,3 +222,60 @@ def test_which_side_counts_the_errors_that_follow_the_words(tmp_path):
     ]
     done = _run(tmp_path, script, "run/full", "--manifest", "manifest.jsonl")  # one cv run
     assert "| full | conflict | 4 | 25.0 | 67 | 0 | 33 |" in done.stdout
+
+
+def test_heads_reads_each_head_of_the_shipped_model_on_unheard_actors():
+    """On fold g1's 112 RAVDESS clips (assets/heldout): the fused head scores what the ablation
+    measured for the shipped model; RAVDESS's words are neutral, so the rule with the true words
+    is the speech head's own reading; a one-modality model has no heads to read."""
+    import json
+
+    checkpoints = ROOT / "assets" / "checkpoints"
+    script = str(ROOT / "benchmarks" / "heads.py")
+    done = _run(
+        ROOT,
+        script,
+        *["--checkpoint", str(checkpoints / "whisper_minilm"), str(checkpoints / "speech_only")],
+        *["--manifest", str(ROOT / "assets" / "heldout" / "manifest.jsonl"), "--group", "g1"],
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("| corpus |"))
+    names = [c.strip() for c in header.split("|")[2:-1]]
+    assert names[0] == "fused" and "rule, true words" in names
+    row = next(line for line in lines if line.startswith("| ravdess |"))
+    values = dict(zip(names, (float(c) for c in row.split("|")[2:-1]), strict=True))
+    ablation = json.loads((checkpoints / "ablation.json").read_text())
+    measured = ablation["full"]["folds"]["g1"]["by_corpus"]["ravdess"]["ua"]
+    assert abs(values["fused"] - 100 * measured) <= 2.0
+    assert values["rule, true words"] == values["speech head, the voice"]
+    assert "whisper_minilm (the heads learned the label)" in done.stdout  # no modality targets
+    assert "no auxiliary heads" in done.stdout and "speech_only" in done.stdout
+
+
+def test_ablation_runs_averages_each_folds_paired_difference_over_the_runs(tmp_path):
+    """Two runs, two folds: full − no_token is +2/−2 points in run 1 and +4/0 in run 2, so the
+    mean of the runs is +3 and −1 per fold: +1.0 ± 2.0, ahead in 1 of 2; a corpus a run lacks
+    is left out, not counted as zero."""
+    import json
+
+    def run(full: tuple[float, float], other: tuple[float, float]) -> dict:
+        def folds(values):
+            return {
+                g: {"ua": v, "by_corpus": {"ravdess": {"ua": v}}}
+                for g, v in zip(("g1", "g2"), values, strict=True)
+            }
+
+        return {"full": {"folds": folds(full)}, "no_token": {"folds": folds(other)}}
+
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps(run((0.70, 0.60), (0.68, 0.62))))
+    second.write_text(json.dumps(run((0.72, 0.61), (0.68, 0.61))))
+    done = _run(tmp_path, str(ROOT / "benchmarks" / "ablation_runs.py"), "a.json", "b.json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| no_token |")]
+    overall, ravdess = rows  # no synthetic corpus in either run: no row
+    assert overall == (
+        "| no_token | g1, g2 | +0.0 ± 2.0 (1/2) | +2.0 ± 2.0 (1/2) | +1.0 ± 2.0 (1/2) |"
+    )
+    assert ravdess == overall
