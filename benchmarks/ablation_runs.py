@@ -25,14 +25,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from benchmarks.common import command_line  # noqa: E402
 
-SCOPES = ("overall", "ravdess", "synthetic")
+# overall, per corpus, and per cue of the synthetic corpus (train.mix.scores_by_cue): voice and
+# words agree ("both"), or differ (only the voice, only the words, or a conflict)
+SCOPES = ("overall", "ravdess", "synthetic", "cue both", "cue disagree")
 
 
 def fold_ua(fold: dict, scope: str) -> float | None:
     if scope == "overall":
         return fold["ua"]
-    corpus = fold.get("by_corpus", {}).get(scope)
-    return None if corpus is None else corpus["ua"]
+    field, name = ("by_cue", scope[4:]) if scope.startswith("cue ") else ("by_corpus", scope)
+    scores = (fold.get(field) or {}).get(name)
+    return None if scores is None else scores["ua"]
 
 
 def paired(runs: list[dict], variant: str, scope: str) -> tuple[list[str], np.ndarray]:
