@@ -38,6 +38,7 @@ from mgcma.prior import voice_first_log_prior  # noqa: E402
 from train.evaluate import evaluate  # noqa: E402
 from train.manifest import fold_of, load_manifest  # noqa: E402
 from train.metrics import emotion_metrics  # noqa: E402
+from train.probe import label_by_rule  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -57,7 +58,7 @@ def readings(model, utterances) -> dict[str, dict[str, float]]:
     result = evaluate(model, utterances, with_logits=True)
     logits = result["logits"]
     emotions = model.emotions
-    neutral, classes = emotions.index("neutral"), len(emotions)
+    neutral, classes = emotions.index("neutral"), len(emotions)  # the prior defers on neutral
 
     def said(field: str) -> np.ndarray:
         return np.array([emotions.index((u.extra or {}).get(field, u.label)) for u in utterances])
@@ -75,13 +76,19 @@ def readings(model, utterances) -> dict[str, dict[str, float]]:
         .argmax(1)
         .numpy()
     )
+    names = np.array(emotions)
+
+    def by_rule(heard: np.ndarray, written: np.ndarray) -> np.ndarray:
+        """The corpus's label rule (train.probe) on (N,) emotion indices → (N,) indices."""
+        return np.array([emotions.index(e) for e in label_by_rule(names[heard], names[written])])
+
     rows = {
         "fused": (labels, logits["fused"].argmax(1)),
         "speech head, the voice": (voice, speech),
         "text head, the words": (words, text),
-        "rule on the heads": (labels, np.where(speech == neutral, text, speech)),
+        "rule on the heads": (labels, by_rule(speech, text)),
         "rule, probabilities": (labels, prior),
-        "rule, true words": (labels, np.where(speech == neutral, words, speech)),
+        "rule, true words": (labels, by_rule(speech, words)),
     }
     corpora = np.array([(u.extra or {}).get("corpus", "unnamed") for u in utterances])
     table: dict[str, dict[str, float]] = {}
