@@ -39,11 +39,11 @@ COMPARE_HELP = """### Compare checkpoints trained without one granularity
 The same input — the clip and the transcript now on the Analyze tab — through the full model
 and through models trained without distribution-, instance- or token-level alignment, and with
 speech or text alone. The line above the chart names the clip, its transcript and, for a
-prepared example, its true label. The table below is one training run of each model. Trained a
-second time with the same settings, the full model was again within a point of each
-single-granularity ablation overall (a little behind each), and its lead on clips where the
-voice and the words differ did not come back; the gap to speech or text alone, about 12 points,
-held in both runs."""
+prepared example, its true label. The table below is one training run of each model, five
+folds: the full model is ahead of each model without one granularity by one to two points of
+UA (in four or five of the five folds), and about 15 points ahead of speech or text alone.
+One run: the previous default, trained twice, showed no such lead. And one clip can disagree
+with the table: two points of UA are a few clips in a hundred."""
 
 WALKTHROUGH_INTRO = """## A walkthrough for the classroom
 Pick a prepared example, then go through the steps in order. Each figure is computed live."""

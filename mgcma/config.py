@@ -70,8 +70,8 @@ class SpeechEncoderConfig:
     # synthetic clip was said from tiny.en's embeddings better than from its last layer (1,500
     # clips at -25 dBFS, 5 held-out voice groups: 0.66 against 0.56 UA); trained with
     # extra_layer 0 (fold g1, one seed) the speech head gained 2 points of that and RAVDESS lost
-    # 8; extra_layer 1 with modality targets, five folds: +0.9 points overall (README), a
-    # candidate whose ablations are not trained, so the default reads one layer
+    # 8; extra_layer 1 with modality targets, five folds: +0.9 points overall (README), the
+    # shipped YAML's setting (train/configs/whisper_minilm.yaml); a preset alone reads one layer
     extra_layer: int | None = None
     # scale every clip to this active speech level (dBFS) before the encoder, in training and
     # serving alike (mgcma/level.py): the microphone's gain then no longer moves the decision.

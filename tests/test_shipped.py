@@ -141,8 +141,10 @@ def test_an_empty_or_nonsense_transcript_over_a_neutral_clip_is_no_confident_emo
     clip = load_audio(example.audio)
     for text in ("", "zxq blorp fnarg", "blorp blorp blorp blorp"):
         analysis = shipped_explorer.analyzer.analyze(clip, text=text)
-        if text != "blorp blorp blorp blorp":  # repeated made-up words may read as neutral
-            assert max(analysis.text_probs.values()) < 0.5, (text, analysis.text_probs)
+        # the words' head is unsure, or sure the words carry no emotion (trained with
+        # loss.modality_targets, a dropped transcript teaches it "neutral")
+        top = max(analysis.text_probs, key=analysis.text_probs.get)
+        assert top == "neutral" or analysis.text_probs[top] < 0.5, (text, analysis.text_probs)
         for probs in (analysis.text_probs, analysis.probs):  # the text head, and the fused
             emotional = {e: p for e, p in probs.items() if e != "neutral"}
             assert max(emotional.values()) < 0.5, (text, probs)  # no sure emotion
