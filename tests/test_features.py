@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -233,3 +234,32 @@ def test_the_text_head_scores_sentences_from_cached_states_as_from_the_backbone(
     finally:
         del encoder.backbone_states
     assert calls == [] and again["confusion"] == fresh["confusion"]  # read back, not recomputed
+
+
+def _write_alike(path: str, count: int, barrier) -> None:
+    np.random.seed(1)  # each fit of an ablation seeds numpy the same way
+    for i in range(count):
+        barrier.wait()  # both write their i-th time at once
+        FeatureCache._write(Path(path), states=torch.full((3, 2), float(i)))
+
+
+def test_two_processes_seeded_alike_can_fill_one_cache_entry_side_by_side(tmp_path):
+    """`ablate --jobs 2` runs fits seeded alike; both may write the same entry at once. Each
+    write stages under a name of its own, so neither loses its staged file to the other."""
+    import multiprocessing
+
+    from safetensors.torch import load_file
+
+    target = tmp_path / "speech" / "ab" / "entry.safetensors"
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(2, timeout=20)
+    workers = [
+        context.Process(target=_write_alike, args=(str(target), 100, barrier)) for _ in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    assert load_file(target)["states"].shape == (3, 2)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["entry.safetensors"]

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -283,6 +285,8 @@ class FeatureCache:
     @staticmethod
     def _write(path: Path, **tensors: torch.Tensor) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        staging = path.with_suffix(f".tmp{np.random.randint(1 << 30)}")
+        # a name of this process's own: two fits filling one cache side by side (`--jobs 2`) are
+        # seeded alike, so a name drawn from numpy's global generator was the same in both
+        staging = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
         save_file(tensors, staging)
         staging.replace(path)  # atomic: a reader never sees half a file
