@@ -163,10 +163,12 @@ class SimulatedCrashError(Exception):
     pass
 
 
+@pytest.mark.parametrize("ema_decay", [0.0, 0.8])
 def test_resume_continues_from_the_saved_step_and_matches_an_uninterrupted_run(
-    tiny_corpus, tmp_path, monkeypatch
+    tiny_corpus, tmp_path, monkeypatch, ema_decay
 ):
-    path = _experiment_file(tmp_path, tiny_corpus, save_every_steps=1)
+    """With a weight average too (`optim.ema_decay`): the averages resume where they stood."""
+    path = _experiment_file(tmp_path, tiny_corpus, save_every_steps=1, ema_decay=ema_decay)
     straight = fit(_load(path), tmp_path / "straight", progress=False)
 
     import train.fit
@@ -175,7 +177,7 @@ def test_resume_continues_from_the_saved_step_and_matches_an_uninterrupted_run(
 
     def crash_after_third_save(*args, **kwargs):
         real_save(*args, **kwargs)
-        saves.append(args[-1].step)
+        saves.append(args[4].step)  # (directory, model, optimizer, scheduler, progress, …)
         if len(saves) == 3:  # mid-epoch: the process dies right after a checkpoint
             raise SimulatedCrashError
 
@@ -194,6 +196,9 @@ def test_resume_continues_from_the_saved_step_and_matches_an_uninterrupted_run(
         weights[run] = load_file(tmp_path / run / "last" / "model" / "model.safetensors")
     for name, tensor in weights["straight"].items():
         assert torch.allclose(tensor, weights["resumed"][name], atol=1e-5), name
+    best = {run: load_file(tmp_path / run / "best" / "model.safetensors") for run in weights}
+    for name, tensor in best["straight"].items():  # the averages, when kept, resumed exactly
+        assert torch.allclose(tensor, best["resumed"][name], atol=1e-5), name
     # validation and test metrics agree to within float rounding (stated tolerance: 1e-6)
     for key in ("val_wa", "val_ua", "val_f1"):
         assert [h[key] for h in resumed["history"]] == pytest.approx(

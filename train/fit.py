@@ -30,6 +30,7 @@ from mgcma.losses import MGCMALoss
 from mgcma.model import MGCMA
 from mgcma.tokenizer import train_tokenizer
 from train.augment import Augmenter
+from train.average import WeightAverage
 from train.calibrate import calibrate, expected_calibration_error, write_reliability
 from train.data import (
     Collator,
@@ -142,6 +143,11 @@ class Session:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     run: Progress
     text_corpus: TextCorpus | None = None
+    average: WeightAverage | None = None  # optim.ema_decay > 0: validated and saved in place
+
+    def averaged(self):
+        """A `with` block in which `bare` holds the weight average (its own weights if none)."""
+        return self.average.applied(self.bare) if self.average else contextlib.nullcontext()
 
     @property
     def state_dir(self) -> Path:
@@ -187,7 +193,8 @@ def fit(
     if not session.main:
         return None
     if not (session.out / "best").exists():  # max_steps ended the run before any validation
-        save_model(session.bare, session.out / "best")
+        with session.averaged():
+            save_model(session.bare, session.out / "best")
     return _finish(session.out, run, (val_utts, test_utts), group, experiment, session.features)
 
 
@@ -287,6 +294,13 @@ def _prepare(experiment: Experiment, out: Path, train_utts, resume: bool) -> Ses
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
     prepared, optimizer = accelerator.prepare(model, optimizer)
+    average = None
+    if optim.ema_decay:
+        # a run resumed from a state without averages (the setting turned on since) starts them
+        # from its weights now
+        average = WeightAverage(accelerator.unwrap_model(prepared), optim.ema_decay)
+        if saved is not None and "average" in saved:
+            average.load_state_dict(saved["average"])
     if saved is not None:
         restore_rng(saved)
     return Session(
@@ -303,19 +317,21 @@ def _prepare(experiment: Experiment, out: Path, train_utts, resume: bool) -> Ses
         optimizer,
         scheduler,
         run,
+        average=average,
     )
 
 
 def _end_epoch(session: Session, losses: dict, val_utts, started: float, progress: bool) -> None:
     """Validate, keep the best epoch, log, and write the resumable state."""
     run, optim, bare = session.run, session.experiment.optim, session.bare
-    val = evaluate(
-        bare,
-        val_utts,
-        optim.batch_size,
-        max_seconds=session.experiment.data.max_seconds,
-        features=session.features,
-    )
+    with session.averaged():
+        val = evaluate(
+            bare,
+            val_utts,
+            optim.batch_size,
+            max_seconds=session.experiment.data.max_seconds,
+            features=session.features,
+        )
     record = {
         "epoch": run.epoch + 1,
         "step": run.step,
@@ -328,12 +344,15 @@ def _end_epoch(session: Session, losses: dict, val_utts, started: float, progres
     if val[optim.select_on] > run.best_metric:
         run.best_metric, run.best_epoch = val[optim.select_on], run.epoch
         if session.main:
-            save_model(bare, session.out / "best")
+            with session.averaged():
+                save_model(bare, session.out / "best")
     run.epoch, run.batch_in_epoch = run.epoch + 1, 0
     if session.main:
         with open(session.out / "metrics.jsonl", "a") as log:
             log.write(json.dumps(record) + "\n")
-        save_state(session.state_dir, bare, session.optimizer, session.scheduler, run)
+        save_state(
+            session.state_dir, bare, session.optimizer, session.scheduler, run, session.average
+        )
         if progress:
             tqdm.write(_summary(record))
     session.accelerator.wait_for_everyone()
@@ -372,7 +391,14 @@ def _train_epoch(session: Session, show: bool) -> dict | None:
         bar.set_postfix(loss=f"{float(terms['total']):.3f}")
         every = optim.save_every_steps
         if sync and every and run.step % every == 0 and session.main:
-            save_state(session.state_dir, session.bare, session.optimizer, session.scheduler, run)
+            save_state(
+                session.state_dir,
+                session.bare,
+                session.optimizer,
+                session.scheduler,
+                run,
+                session.average,
+            )
         if sync and _done(run, optim):
             bar.close()
             return None
@@ -413,6 +439,8 @@ def _forward_backward(
         session.optimizer.step()
         session.scheduler.step()
         session.optimizer.zero_grad()
+        if session.average is not None:
+            session.average.update(session.bare)
         run.step += 1
     return {name: value.detach() for name, value in terms.items()}
 

@@ -83,6 +83,9 @@ class OptimSettings:
     # of each corpus's UA, so the largest corpus of a mix does not choose alone)
     select_on: str = "ua"
     max_steps: int = 0  # stop after this many optimiser steps (0: no limit); for smoke runs
+    # validate, select and save an exponential moving average of the weights (train/average.py):
+    # each step the average moves (1 - decay) of the way to the weights; 0 turns it off
+    ema_decay: float = 0.0
 
 
 @pydantic.with_config(extra="forbid")  # in every section: build_dataclass refuses unknown keys
@@ -173,6 +176,8 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
     experiment.model_config()  # validates preset, variant and model overrides now
     if experiment.optim.select_on not in SELECT_ON:
         raise ConfigError(f"optim.select_on must be one of {', '.join(SELECT_ON)}")
+    if not 0.0 <= experiment.optim.ema_decay < 1.0:
+        raise ConfigError(f"optim.ema_decay must lie in [0, 1), got {experiment.optim.ema_decay}")
     return experiment
 
 

@@ -43,8 +43,11 @@ class Progress:
     history: list = field(default_factory=list)  # one dict per finished epoch
 
 
-def save_state(directory: Path, model: MGCMA, optimizer, scheduler, progress: Progress) -> None:
-    """Write model, optimiser, scheduler, RNG states and progress as one atomic directory."""
+def save_state(
+    directory: Path, model: MGCMA, optimizer, scheduler, progress: Progress, average=None
+) -> None:
+    """Write model, optimiser, scheduler, RNG states and progress as one atomic directory
+    (and the weight average, `train.average.WeightAverage`, when the run keeps one)."""
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
     try:
@@ -56,6 +59,7 @@ def save_state(directory: Path, model: MGCMA, optimizer, scheduler, progress: Pr
                 "torch_rng": torch.get_rng_state(),
                 "numpy_rng": np.random.get_state(),
                 "python_rng": random.getstate(),
+                **({"average": average.state_dict()} if average is not None else {}),
             },
             staging / "optimizer.pt",
         )
