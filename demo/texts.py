@@ -42,9 +42,9 @@ speech or text alone. The line above the chart names the clip, its transcript an
 prepared example, its true label. The table below is one training run of each model, five
 folds: the full model is ahead of each model without one granularity by one to two points of
 UA (in four or five of the five folds), and about 15 points ahead of speech or text alone.
-That is one run; trained again with a second seed the leads shrank to within a point, and over
-both seeds the full model stays ahead of each: most without distribution-level alignment (+1.1
-points), least without token-level alignment (+0.5). And one clip can disagree
+That is one run; trained again with two more seeds the leads shrank to within a point, and over
+the three seeds the full model stays ahead of each: by about a point without distribution- or
+instance-level alignment, by half a point without token-level alignment. And one clip can disagree
 with the table: two points of UA are a few clips in a hundred."""
 
 WALKTHROUGH_INTRO = """## A walkthrough for the classroom
