@@ -153,6 +153,12 @@ class Session:
     def state_dir(self) -> Path:
         return self.out / "last"
 
+    def save_state(self) -> None:
+        """The resumable state in `state_dir` (weights, optimiser, RNGs, progress, averages)."""
+        save_state(
+            self.state_dir, self.bare, self.optimizer, self.scheduler, self.run, self.average
+        )
+
     @property
     def main(self) -> bool:
         return self.accelerator.is_main_process
@@ -350,9 +356,7 @@ def _end_epoch(session: Session, losses: dict, val_utts, started: float, progres
     if session.main:
         with open(session.out / "metrics.jsonl", "a") as log:
             log.write(json.dumps(record) + "\n")
-        save_state(
-            session.state_dir, bare, session.optimizer, session.scheduler, run, session.average
-        )
+        session.save_state()
         if progress:
             tqdm.write(_summary(record))
     session.accelerator.wait_for_everyone()
@@ -391,14 +395,7 @@ def _train_epoch(session: Session, show: bool) -> dict | None:
         bar.set_postfix(loss=f"{float(terms['total']):.3f}")
         every = optim.save_every_steps
         if sync and every and run.step % every == 0 and session.main:
-            save_state(
-                session.state_dir,
-                session.bare,
-                session.optimizer,
-                session.scheduler,
-                run,
-                session.average,
-            )
+            session.save_state()
         if sync and _done(run, optim):
             bar.close()
             return None
