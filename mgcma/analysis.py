@@ -31,6 +31,10 @@ NO_TRANSCRIPT = (
     "There is no transcript, so the text side had nothing to read: trust the speech side. "
     "Type what was said (or transcribe it) to see what the words add."
 )
+SYNTHETIC_VOICE = (
+    "The voice sounds synthetic to the model ({:.0%} sure), so it read the clip with what it "
+    "learned from synthetic (espeak-ng) voices rather than from human actors."
+)
 MOSTLY_UNKNOWN = 0.5  # below this share of known words the text side is flagged as guessing
 
 
@@ -50,6 +54,9 @@ class Analysis:
     fused_embedding: np.ndarray  # (h,)
     variant: str = "full"
     speech_probs: dict[str, float] | None = None  # auxiliary speech-only head
+    # how sure the voice gate is that the voice is synthetic (classifier.voice_experts): the
+    # fused and speech heads read the clip with the synthetic expert by this weight
+    synthetic_voice: float | None = None
     text_probs: dict[str, float] | None = None  # auxiliary text-only head
     words: list[str] = field(default_factory=list)  # whitespace words of the transcript
     word_times: list[tuple[float, float] | None] | None = None  # known spans, per word
@@ -229,6 +236,10 @@ class Analyzer:
             variant=config.variant,
             notes=list(item["notes"]),
         )
+        if output.voice_gate_logit is not None:
+            analysis.synthetic_voice = float(torch.sigmoid(output.voice_gate_logit[row].float()))
+            if analysis.synthetic_voice >= 0.5:
+                analysis.notes.append(SYNTHETIC_VOICE.format(analysis.synthetic_voice))
         if output.speech_logits is not None:
             analysis.speech_probs = _probs(calibrated["speech"][row], emotions)
             analysis.text_probs = _probs(calibrated["text"][row], emotions)

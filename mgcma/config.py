@@ -133,6 +133,13 @@ class ClassifierConfig:
     # heads (the voice's emotion, or the words' where the voice is neutral; mgcma/prior.py) and
     # the fusion MLP adds its correction. Needs the auxiliary heads and a "neutral" emotion
     voice_first: bool = False
+    # not in the paper: the fused and speech heads' last layers doubled, one for human voices and
+    # one for synthetic (espeak-ng) ones, mixed by a gate on the pooled speech states
+    # (mgcma/voices.py): real actors and espeak-ng say emotions differently
+    voice_experts: bool = False
+    # not in the paper: a linear readout of the backbone's states mean-pooled over the clip (a
+    # linear probe's input), added to the fused and speech heads' logits (mgcma/voices.py)
+    voice_readout: bool = False
 
 
 @dataclass
@@ -153,6 +160,9 @@ class LossConfig:
     # synthetic corpus's prosody_emotion and text_emotion), not the label: a conflict clip's
     # words are not angry, a "words" clip's voice is not happy (not in the paper)
     modality_targets: bool = False
+    # λ_gate: binary cross-entropy of the voice gate (classifier.voice_experts) against the voice
+    # a training clip is known to have (synthetic for the synthetic corpus, human otherwise)
+    voice_gate_weight: float = 0.1
 
 
 @dataclass
@@ -254,6 +264,8 @@ class MGCMAConfig:
             config.alignment.token = False
             config.classifier.auxiliary_heads = False
             config.classifier.voice_first = False
+            if variant == "text_only":  # no voice to tell apart, or to read
+                config.classifier.voice_experts = config.classifier.voice_readout = False
         config.validate()
         return config
 
@@ -278,6 +290,10 @@ class MGCMAConfig:
                 raise ConfigError("alignments and auxiliary heads need both modalities")
         if self.classifier.voice_first and not self.classifier.auxiliary_heads:
             raise ConfigError("classifier.voice_first reads the auxiliary heads: switch them on")
+        if self.classifier.voice_experts and not self.uses_speech:
+            raise ConfigError("classifier.voice_experts tells voices apart: it needs a speech side")
+        if self.classifier.voice_readout and not self.uses_speech:
+            raise ConfigError("classifier.voice_readout reads the voice: it needs the speech side")
         if self.classifier.voice_first and "neutral" not in self.emotions:
             raise ConfigError("classifier.voice_first defers to the words on 'neutral': add it")
         if self.alignment.dim % self.alignment.heads:

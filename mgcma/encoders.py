@@ -146,6 +146,7 @@ class SpeechEncoder(nn.Module):
         )
         # extra_layer: its states are concatenated to the main layer's, (…, 2·D_s)
         read = 2 * width if config.extra_layer is not None else width
+        self.read_width = read  # D_read: what the projection reads per frame
         self.projection = nn.Sequential(nn.Linear(read, dim), nn.LayerNorm(dim))
 
     @property
@@ -268,8 +269,11 @@ class SpeechEncoder(nn.Module):
         speech_mask: torch.Tensor | None,
         states: torch.Tensor | None = None,
         frame_mask: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Project the backbone's states, computing them unless given (`states`, `frame_mask`)."""
+        return_pooled: bool = False,
+    ):
+        """Project the backbone's states, computing them unless given (`states`, `frame_mask`):
+        → (B, T_s, d) frames and (B, T_s) mask, and with `return_pooled` also the backbone's
+        states as read, mean-pooled over the clip before any projection: (B, D_read)."""
         if states is None:
             states, frame_mask = self.backbone_states(speech, speech_mask)
         states = states.to(self.projection[0].weight.dtype)
@@ -280,7 +284,12 @@ class SpeechEncoder(nn.Module):
             states = states.flatten(2)  # (B, T_s, 2, D_s) → (B, T_s, 2·D_s)
         if self.config.frame_pooling > 1:
             states, frame_mask = pool_frames(states, frame_mask, self.config.frame_pooling)
-        return self.projection(states), frame_mask  # (B, T_s, d), (B, T_s)
+        frames = self.projection(states)  # (B, T_s, d)
+        if not return_pooled:
+            return frames, frame_mask
+        weights = frame_mask.to(states.dtype).unsqueeze(-1)  # (B, T_s, 1)
+        pooled = (states * weights).sum(1) / weights.sum(1).clamp_min(1.0)  # (B, D_read)
+        return frames, frame_mask, pooled
 
 
 def pool_frames(

@@ -1,6 +1,7 @@
 """MGCMA's objectives as modules that return a dict of named terms.
 
-Total = CE + λ_dist·L_dist + λ_inst·L_inst (+ λ_aux·(CE_speech + CE_text)) (+ λ_guide·L_guide);
+Total = CE + λ_dist·L_dist + λ_inst·L_inst (+ λ_aux·(CE_speech + CE_text)) (+ λ_guide·L_guide)
+(+ λ_text·CE on a text corpus) (+ λ_gate·BCE of the voice gate);
 a term is absent (not zero) when its module is switched off, so logs say what was actually trained.
 The auxiliary heads learn the label, or with ``loss.modality_targets`` what each modality says by
 itself (CE_speech on the voice's emotion, CE_text on the words'), where the data knows it.
@@ -134,6 +135,7 @@ class MGCMALoss(nn.Module):
             "aux_text": weights.auxiliary_weight,
             "token_guidance": weights.token_guidance_weight,
             "text_corpus": weights.text_corpus_weight,
+            "voice_gate": weights.voice_gate_weight,
         }
 
     @property
@@ -148,11 +150,14 @@ class MGCMALoss(nn.Module):
         token_spans: torch.Tensor | None = None,
         text_only_labels: torch.Tensor | None = None,
         modality_labels: tuple[torch.Tensor, torch.Tensor] | None = None,
+        synthetic_voice: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """labels : (B,) long; token_spans : (B, T_t, 2) seconds, NaN where unknown (guidance);
         text_only_labels : (B_x,) long, the labels of the text-only rows (`text_only_logits`);
         modality_labels : (B,) and (B,) long, what the voice alone and the words alone say, the
-        auxiliary heads' targets with `loss.modality_targets` (else they learn `labels`)."""
+        auxiliary heads' targets with `loss.modality_targets` (else they learn `labels`);
+        synthetic_voice : (B,) float, 1 where the clip's voice is synthetic, the voice gate's
+        target (`classifier.voice_experts`)."""
         smoothing = self.config.loss.label_smoothing
         terms = {"ce": F.cross_entropy(output.logits, labels, label_smoothing=smoothing)}
         if self.distribution is not None:
@@ -172,6 +177,10 @@ class MGCMALoss(nn.Module):
         if output.text_only_logits is not None and text_only_labels is not None:
             terms["text_corpus"] = F.cross_entropy(
                 output.text_only_logits, text_only_labels.to(output.logits.device)
+            )
+        if output.voice_gate_logit is not None and synthetic_voice is not None:
+            terms["voice_gate"] = F.binary_cross_entropy_with_logits(
+                output.voice_gate_logit.float(), synthetic_voice.to(output.logits.device).float()
             )
         terms["total"] = sum(self.weights[name] * value for name, value in terms.items())
         return terms

@@ -21,6 +21,8 @@ from mgcma.batch import pad_waveforms, tokenize_texts
 from mgcma.constants import EMOTIONS, MAX_SECONDS
 from train.manifest import Utterance
 
+SYNTHETIC_CORPUS = "synthetic"  # the corpus name train.synth writes on each line
+
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 NONSENSE_POOL = 64  # distinct made-up transcripts text dropout draws from (cacheable)
 
@@ -154,6 +156,7 @@ class EmotionDataset(Dataset):
             "label": label,
             "speech_label": self.label_index.get(speech, label),
             "text_label": self.label_index.get(words, label),
+            "synthetic_voice": float(synthetic_voice(utterance)),
         }
 
     def _cached_item(self, index: int, utterance: Utterance) -> dict:
@@ -226,8 +229,19 @@ class Collator:
             "labels": torch.tensor([item["label"] for item in items], dtype=torch.long),  # (B,)
             "speech_labels": _label_tensor(items, "speech_label"),  # (B,) what the voice alone says
             "text_labels": _label_tensor(items, "text_label"),  # (B,) what the words alone say
+            "synthetic_voice": torch.tensor(
+                [item.get("synthetic_voice", 0.0) for item in items], dtype=torch.float32
+            ),  # (B,) 1 where the voice is synthetic (the voice gate's target)
             "ids": [item["id"] for item in items],
         }
+
+
+def synthetic_voice(utterance: Utterance) -> bool:
+    """Whether the clip's voice is synthetic: its manifest line says ``"synthetic_voice": true``,
+    or its corpus is the synthetic generator's (:mod:`train.synth` writes ``"corpus":
+    "synthetic"``). Every other voice counts as human."""
+    extra = utterance.extra or {}
+    return bool(extra.get("synthetic_voice", extra.get("corpus") == SYNTHETIC_CORPUS))
 
 
 def _label_tensor(items: Sequence[dict], key: str) -> torch.Tensor:

@@ -420,8 +420,13 @@ def _forward_backward(
                 run.epoch, index, accelerator.process_index
             )
             text_only = {k: v.to(accelerator.device) for k, v in text_only.items()}
+        # each clip's voice expert is the voice the manifest says it has (mgcma.voices)
+        known_voice = batch["synthetic_voice"].to(accelerator.device)  # (B,)
         output = session.model(
-            **inputs, return_attention=criterion.needs_attention, text_only=text_only
+            **inputs,
+            return_attention=criterion.needs_attention,
+            text_only=text_only,
+            synthetic_voice=known_voice,
         )
         terms = criterion(
             output,
@@ -429,6 +434,7 @@ def _forward_backward(
             batch["token_spans"],
             text_labels,
             (batch["speech_labels"], batch["text_labels"]),
+            known_voice,
         )
         accelerator.backward(terms["total"] / group_size)
     if sync:

@@ -62,6 +62,7 @@ import torchaudio
 from tqdm import tqdm
 
 from mgcma.constants import EMOTIONS, SAMPLE_RATE
+from train.data import SYNTHETIC_CORPUS
 from train.espeak import Espeak, EspeakUnavailableError, word_onsets
 from train.lexicon import make_sentence, sentence_words
 from train.real_sentences import RealSentences
@@ -314,7 +315,7 @@ def render_utterance(engine: Espeak, plan: PlannedUtterance, out_dir: Path) -> d
         "label": plan.label,
         "speaker": plan.speaker,
         "group": plan.group,
-        "corpus": "synthetic",
+        "corpus": SYNTHETIC_CORPUS,
         "sentence_source": "goemotions" if plan.sentence_id else "template",
         **({"goemotions_id": plan.sentence_id} if plan.sentence_id else {}),
         "words": words,
