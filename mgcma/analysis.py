@@ -32,8 +32,8 @@ NO_TRANSCRIPT = (
     "Type what was said (or transcribe it) to see what the words add."
 )
 SYNTHETIC_VOICE = (
-    "The voice sounds synthetic to the model ({:.0%} sure), so it read the clip with what it "
-    "learned from synthetic (espeak-ng) voices rather than from human actors."
+    "The voice sounds synthetic to the model ({:.0%} sure), so its probe of human voices, "
+    "fitted on real actors, was left out of the reading."
 )
 MOSTLY_UNKNOWN = 0.5  # below this share of known words the text side is flagged as guessing
 
@@ -54,8 +54,8 @@ class Analysis:
     fused_embedding: np.ndarray  # (h,)
     variant: str = "full"
     speech_probs: dict[str, float] | None = None  # auxiliary speech-only head
-    # how sure the voice gate is that the voice is synthetic (classifier.voice_experts): the
-    # fused and speech heads read the clip with the synthetic expert by this weight
+    # how sure the voice gate is that the voice is synthetic (classifier.voice_probe): the voice
+    # probe, fitted on human voices, speaks in the fused and speech heads by 1 − this
     synthetic_voice: float | None = None
     text_probs: dict[str, float] | None = None  # auxiliary text-only head
     words: list[str] = field(default_factory=list)  # whitespace words of the transcript

@@ -133,13 +133,12 @@ class ClassifierConfig:
     # heads (the voice's emotion, or the words' where the voice is neutral; mgcma/prior.py) and
     # the fusion MLP adds its correction. Needs the auxiliary heads and a "neutral" emotion
     voice_first: bool = False
-    # not in the paper: the fused and speech heads' last layers doubled, one for human voices and
-    # one for synthetic (espeak-ng) ones, mixed by a gate on the pooled speech states
-    # (mgcma/voices.py): real actors and espeak-ng say emotions differently
-    voice_experts: bool = False
-    # not in the paper: a linear readout of the backbone's states mean-pooled over the clip (a
-    # linear probe's input), added to the fused and speech heads' logits (mgcma/voices.py)
-    voice_readout: bool = False
+    # not in the paper: a logistic regression on the speech backbone's states mean-pooled over the
+    # clip, fitted on the training split's human voices after training (train/voice_probe.py);
+    # its log-probabilities are added to the fused and speech logits where the voice gate hears a
+    # human voice (mgcma/voices.py). voice_probe_c: its inverse L2 strength (sklearn's C)
+    voice_probe: bool = False
+    voice_probe_c: float = 0.1
 
 
 @dataclass
@@ -160,7 +159,7 @@ class LossConfig:
     # synthetic corpus's prosody_emotion and text_emotion), not the label: a conflict clip's
     # words are not angry, a "words" clip's voice is not happy (not in the paper)
     modality_targets: bool = False
-    # λ_gate: binary cross-entropy of the voice gate (classifier.voice_experts) against the voice
+    # λ_gate: binary cross-entropy of the voice gate (classifier.voice_probe) against the voice
     # a training clip is known to have (synthetic for the synthetic corpus, human otherwise)
     voice_gate_weight: float = 0.1
 
@@ -264,8 +263,8 @@ class MGCMAConfig:
             config.alignment.token = False
             config.classifier.auxiliary_heads = False
             config.classifier.voice_first = False
-            if variant == "text_only":  # no voice to tell apart, or to read
-                config.classifier.voice_experts = config.classifier.voice_readout = False
+            if variant == "text_only":  # no voice to read
+                config.classifier.voice_probe = False
         config.validate()
         return config
 
@@ -290,10 +289,10 @@ class MGCMAConfig:
                 raise ConfigError("alignments and auxiliary heads need both modalities")
         if self.classifier.voice_first and not self.classifier.auxiliary_heads:
             raise ConfigError("classifier.voice_first reads the auxiliary heads: switch them on")
-        if self.classifier.voice_experts and not self.uses_speech:
-            raise ConfigError("classifier.voice_experts tells voices apart: it needs a speech side")
-        if self.classifier.voice_readout and not self.uses_speech:
-            raise ConfigError("classifier.voice_readout reads the voice: it needs the speech side")
+        if self.classifier.voice_probe and not self.uses_speech:
+            raise ConfigError("classifier.voice_probe reads the voice: it needs a speech side")
+        if self.classifier.voice_probe_c <= 0:
+            raise ConfigError("classifier.voice_probe_c must be positive")
         if self.classifier.voice_first and "neutral" not in self.emotions:
             raise ConfigError("classifier.voice_first defers to the words on 'neutral': add it")
         if self.alignment.dim % self.alignment.heads:

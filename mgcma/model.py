@@ -25,7 +25,7 @@ from mgcma.dropout import use_fast_dropout
 from mgcma.encoders import SpeechEncoder, TextEncoder
 from mgcma.model_output import MGCMAOutput
 from mgcma.prior import voice_first_log_prior
-from mgcma.voices import VoiceExperts, VoiceGate, VoiceReadout, expert_weight
+from mgcma.voices import VoiceGate, VoiceProbe, synthetic_weight
 
 
 class MGCMA(nn.Module):
@@ -100,22 +100,12 @@ class MGCMA(nn.Module):
         self.fusion = nn.Sequential(
             nn.Linear(streams * a.dim, head.hidden), nn.GELU(), nn.Dropout(head.dropout)
         )
-        experts = head.voice_experts
-        self.voice_gate = VoiceGate(a.dim) if experts else None
-        self.classifier = (
-            VoiceExperts(head.hidden, num_labels) if experts else nn.Linear(head.hidden, num_labels)
-        )
-        self.speech_head = None
-        if head.auxiliary_heads:
-            self.speech_head = (
-                VoiceExperts(a.dim, num_labels) if experts else nn.Linear(a.dim, num_labels)
-            )
+        self.classifier = nn.Linear(head.hidden, num_labels)
+        self.speech_head = nn.Linear(a.dim, num_labels) if head.auxiliary_heads else None
         self.text_head = nn.Linear(a.dim, num_labels) if head.auxiliary_heads else None
-        self.voice_readout = (
-            VoiceReadout(self.speech_encoder.read_width, num_labels, head.dropout, experts)
-            if head.voice_readout
-            else None
-        )
+        probe = head.voice_probe
+        self.voice_gate = VoiceGate(a.dim) if probe else None  # is the voice synthetic?
+        self.voice_probe = VoiceProbe(self.speech_encoder.read_width, num_labels) if probe else None
         for layers in (self.speech_self_attention, self.text_self_attention, self.token):
             if layers is not None:  # the MGCMA layers' dropout masks, cheaper on the CPU
                 use_fast_dropout(layers)
@@ -160,8 +150,8 @@ class MGCMA(nn.Module):
             (`text_only_logits`). Passed through forward so that data-parallel training sees
             every parameter the step uses.
         synthetic_voice : (B,) float, 1 for a synthetic voice and 0 for a human one, where known
-            (training): with ``classifier.voice_experts`` it picks each clip's expert instead of
-            the gate (:mod:`mgcma.voices`); at inference leave it None
+            (training): with ``classifier.voice_probe`` it says which clips the probe reads
+            instead of the voice gate (:mod:`mgcma.voices`); at inference leave it None
         """
         out: dict = {}
         streams = []
@@ -173,8 +163,8 @@ class MGCMA(nn.Module):
                 speech_mask,
                 speech_features,
                 speech_feature_mask,
-                return_pooled=self.voice_readout is not None,
-            )  # (B, T_s, d), (B, T_s) and with the readout (B, D_read)
+                return_pooled=self.voice_probe is not None,
+            )  # (B, T_s, d), (B, T_s) and with the probe (B, D_read)
             speech_states = self.speech_self_attention(frames, frame_mask)  # (B, T_s, d)
             speech_pooled = masked_mean(speech_states, frame_mask)  # (B, d)
             out.update(
@@ -219,20 +209,17 @@ class MGCMA(nn.Module):
                 streams.append(text_pooled)
 
         fused = self.fusion(torch.cat(streams, dim=-1))  # (B, h)
-        heads = {}  # a voice expert layer reads what the clip's voice is
-        if self.voice_gate is not None:
+        logits = self.classifier(fused)  # (B, C)
+        probe = 0.0
+        if self.voice_probe is not None:  # a human voice: what the linear probe reads, added
             gate = self.voice_gate(speech_pooled)  # (B,)
-            heads = {"synthetic": expert_weight(gate, synthetic_voice)}  # (B,)
-            out.update(voice_gate_logit=gate)
-        logits = self.classifier(fused, **heads)  # (B, C)
-        readout = 0.0
-        if self.voice_readout is not None:  # what a linear probe of the backbone reads
-            readout = self.voice_readout(raw[0], **heads)  # (B, C)
-            out.update(readout_logits=readout)
-            logits = logits + readout
+            human = 1.0 - synthetic_weight(gate, synthetic_voice)  # (B,)
+            probe = human[:, None] * self.voice_probe(raw[0])  # (B, C)
+            out.update(voice_gate_logit=gate, probe_log_probs=probe)
+            logits = logits + probe.to(logits.dtype)
         if self.speech_head is not None:
             out.update(
-                speech_logits=self.speech_head(speech_pooled, **heads) + readout,  # (B, C)
+                speech_logits=self.speech_head(speech_pooled) + probe,  # (B, C)
                 text_logits=self.text_head(text_pooled),  # (B, C)
             )
         if self.config.classifier.voice_first:  # the MLP corrects the voice-first reading
@@ -253,7 +240,7 @@ class MGCMA(nn.Module):
         its own classifier (it reads nothing else)."""
         if self.text_head is not None:
             return self.text_head(text_pooled)
-        if self.speech_encoder is None:  # no voice experts without a voice (config.validate)
+        if self.speech_encoder is None:
             return self.classifier(self.fusion(text_pooled))
         raise ValueError("this model cannot predict from text alone (no text-only head)")
 

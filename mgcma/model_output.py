@@ -29,11 +29,11 @@ class MGCMAOutput:
     # (B, C) log P of the voice-first reading of the two heads (classifier.voice_first), already
     # added into `logits`
     prior_logits: torch.Tensor | None = None
-    # (B,) logit that the voice is synthetic (classifier.voice_experts; mgcma/voices.py)
+    # (B,) logit that the voice is synthetic (classifier.voice_probe; mgcma/voices.py)
     voice_gate_logit: torch.Tensor | None = None
-    # (B, C) the linear readout of the pooled backbone states (classifier.voice_readout), already
-    # added into `logits` and `speech_logits`
-    readout_logits: torch.Tensor | None = None
+    # (B, C) the voice probe's log-probabilities times how human the voice is, already added into
+    # `logits` and `speech_logits`
+    probe_log_probs: torch.Tensor | None = None
     # (B_x, C) the text-only head on extra text rows without audio (a text corpus), when given
     text_only_logits: torch.Tensor | None = None
     speech_mu: torch.Tensor | None = None  # (B, g)

@@ -510,3 +510,29 @@ def test_compare_pairs_two_cross_validations_fold_by_fold(tmp_path):
         capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
     )  # fmt: skip
     assert missing.returncode == 2 and "report.json not found" in missing.stderr
+
+
+def test_fit_fits_the_voice_probe_on_human_training_voices_and_ships_it(tiny_corpus, tmp_path):
+    """The tiny espeak-ng corpus, its lines marked as human voices: the probe is fitted on the
+    training split after training, saved in the best checkpoint, and read back; a split of
+    synthetic voices only is refused before any training."""
+    human = tmp_path / "human.jsonl"
+    lines = [json.loads(line) for line in Path(tiny_corpus).read_text().splitlines()]
+    base = Path(tiny_corpus).parent
+    for line in lines:
+        line["audio"] = str((base / line["audio"]).resolve())
+        line["corpus"] = "recorded"
+    human.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    experiment = _load(_experiment_file(tmp_path, human), "--model.classifier.voice_probe=true")
+    result = fit(experiment, tmp_path / "run", progress=False)
+    splits = json.loads((tmp_path / "run" / "splits.json").read_text())
+    assert result["voice_probe"]["human_clips"] == splits["train"]["count"]
+    assert 0.0 <= result["voice_probe"]["train_ua"] <= 1.0
+    model = load_model(tmp_path / "run" / "best")
+    assert model.voice_probe.fitted and model.config.classifier.voice_probe
+    synthetic = _load(
+        _experiment_file(tmp_path, tiny_corpus), "--model.classifier.voice_probe=true"
+    )
+    with pytest.raises(ValueError, match="only synthetic"):
+        fit(synthetic, tmp_path / "refused", progress=False)
+    assert not (tmp_path / "refused" / "metrics.jsonl").exists()

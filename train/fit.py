@@ -38,6 +38,7 @@ from train.data import (
     LengthBucketSampler,
     audio_seconds,
     model_inputs,
+    synthetic_voice,
 )
 from train.evaluate import evaluate, evaluate_text_head
 from train.features import FeatureCache, cacheable
@@ -46,6 +47,7 @@ from train.mix import load_utterances, scores_by_corpus, utterance_weights
 from train.settings import Experiment, load_experiment
 from train.state import Progress, load_state, restore_rng, save_state
 from train.text_corpus import TextCorpus, text_rows, voiced_ids
+from train.voice_probe import fit_voice_probe
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -175,6 +177,11 @@ def fit(
     group = experiment.data.test_group if test_group is None else test_group
     train_utts, val_utts, test_utts = split_data(experiment, group)
     session = _prepare(experiment, Path(out), train_utts, resume)
+    if session.bare.voice_probe is not None and all(synthetic_voice(u) for u in train_utts):
+        raise ValueError(  # refused before training, not after it
+            "classifier.voice_probe is fitted on human voices, and this training split has only "
+            "synthetic ones: add a corpus of real speech or switch the probe off"
+        )
     if experiment.text_corpus.manifest:
         voiced = voiced_ids([*train_utts, *val_utts, *test_utts])  # no held-out sentence read
         session.text_corpus = _text_corpus(experiment, session, voiced)
@@ -201,7 +208,8 @@ def fit(
     if not (session.out / "best").exists():  # max_steps ended the run before any validation
         with session.averaged():
             save_model(session.bare, session.out / "best")
-    return _finish(session.out, run, (val_utts, test_utts), group, experiment, session.features)
+    splits = (train_utts, val_utts, test_utts)
+    return _finish(session.out, run, splits, group, experiment, session.features)
 
 
 def _text_corpus(experiment: Experiment, session: Session, voiced: set[str]) -> TextCorpus | None:
@@ -420,7 +428,7 @@ def _forward_backward(
                 run.epoch, index, accelerator.process_index
             )
             text_only = {k: v.to(accelerator.device) for k, v in text_only.items()}
-        # each clip's voice expert is the voice the manifest says it has (mgcma.voices)
+        # the voice each clip is known to have: the voice gate's target (mgcma.voices)
         known_voice = batch["synthetic_voice"].to(accelerator.device)  # (B,)
         output = session.model(
             **inputs,
@@ -480,9 +488,10 @@ def _describe(out: Path, train_utts, val_utts, test_utts, test_group: str) -> No
 def _finish(
     out: Path, run: Progress, splits: tuple, test_group: str, experiment, features=None
 ) -> dict:
-    """Calibrate the best checkpoint on validation, then score it on the test group (and its
-    text head on the text corpus's test split); write ``result.json``."""
-    val_utts, test_utts = splits
+    """Fit the best checkpoint's voice probe on the training split (`train.voice_probe`), calibrate
+    it on validation, then score it on the test group (and its text head on the text corpus's
+    test split); write ``result.json``."""
+    train_utts, val_utts, test_utts = splits
     result = {
         "test_group": test_group,
         "best_epoch": run.best_epoch + 1,  # counted from 1, as in metrics.jsonl
@@ -493,6 +502,9 @@ def _finish(
     best = load_model(out / "best")
     kwargs = {"max_seconds": experiment.data.max_seconds, "features": features}
     batch_size = experiment.optim.batch_size
+    if best.voice_probe is not None:
+        result["voice_probe"] = fit_voice_probe(best, train_utts, **kwargs)
+        save_model(best, out / "best")
     if val_utts:
         val = evaluate(best, val_utts, batch_size, with_logits=True, **kwargs)
         result["calibration"] = _calibrate(best, val, out)
