@@ -114,6 +114,24 @@ def test_dotted_model_overrides_reach_nested_dicts():
     assert config.speech.overrides["num_hidden_layers"] == 3  # the rest is kept
 
 
+def test_each_variant_takes_the_yaml_overrides_then_drops_what_it_cannot_have():
+    """The shipped YAML switches the voice probe on; its text-only ablation has no voice, so the
+    probe goes with it (as the auxiliary heads do), and every other variant keeps it."""
+    import dataclasses
+
+    experiment = load_experiment(Path(__file__).parents[1] / "train/configs/whisper_minilm.yaml")
+    assert experiment.model["classifier.voice_probe"] is True
+    for variant in ("full", "no_distribution", "no_instance", "no_token", "speech_only"):
+        config = dataclasses.replace(experiment, variant=variant).model_config()
+        assert config.classifier.voice_probe, variant
+        assert config.speech.extra_layer == 1 and config.loss.modality_targets, variant
+    text_only = dataclasses.replace(experiment, variant="text_only").model_config()
+    assert text_only.modalities == "text" and not text_only.classifier.voice_probe
+    assert text_only.loss.modality_targets and text_only.alignment.label_aware  # the rest kept
+    no_token = dataclasses.replace(experiment, variant="no_token").model_config()
+    assert not no_token.alignment.token and no_token.alignment.distribution
+
+
 def test_fit_writes_a_loadable_checkpoint_and_the_resolved_config(tiny_corpus, tmp_path):
     experiment = _load(_experiment_file(tmp_path, tiny_corpus))
     result = fit(experiment, tmp_path / "run", progress=False)

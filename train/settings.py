@@ -101,7 +101,10 @@ class Experiment:
     base_dir: str = "."  # the folder the YAML came from (set when loading)
 
     def model_config(self) -> MGCMAConfig:
-        config = MGCMAConfig.preset(self.preset).ablation(self.variant)
+        """The preset with the YAML's overrides, then the variant's ablation: an override that a
+        variant cannot have (the voice probe of a text-only model) is switched off with the
+        modules the variant removes, not refused."""
+        config = MGCMAConfig.preset(self.preset)
         overrides = {
             # a backbone file named relative to the YAML, like the manifest
             key: str(self.resolve(value))
@@ -109,7 +112,8 @@ class Experiment:
             else value
             for key, value in self.model.items()
         }
-        return config.override(overrides) if overrides else config
+        config = config.override(overrides) if overrides else config
+        return config.ablation(self.variant)
 
     def resolve(self, value: str) -> Path:
         """A path from the YAML: relative paths resolve against the YAML's folder."""
