@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from benchmarks.common import command_line, machine  # noqa: E402
 from train.manifest import fold_of, load_manifest  # noqa: E402
+from train.probe import held_out_ua  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -67,32 +68,6 @@ def pooled_features(experiment, utterances, copies: int) -> np.ndarray:
             for u in utterances
         ]
     )  # (M, K + 1, D_read)
-
-
-def held_out_ua(features, targets, folds, c, weights=None, score=None) -> list[float]:
-    """UA per fold of a probe trained on the other folds' rows (of `features`: (M, K + 1, D);
-    every copy of a training row, copy 0 of a test row), scored where `score` is True."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import balanced_accuracy_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    weights = np.ones(len(targets)) if weights is None else weights
-    score = np.ones(len(targets), bool) if score is None else score
-    copies = features.shape[1]
-    result = []
-    for fold in sorted(set(folds)):
-        train = (folds != fold) & (weights > 0)
-        test = (folds == fold) & score
-        model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=3000))
-        model.fit(
-            features[train].reshape(-1, features.shape[-1]),
-            np.repeat(targets[train], copies),
-            logisticregression__sample_weight=np.repeat(weights[train], copies),
-        )
-        predicted = model.predict(features[test, 0])
-        result.append(100 * balanced_accuracy_score(targets[test], predicted))
-    return result
 
 
 def row(name: str, per_fold: list[float]) -> str:

@@ -280,32 +280,3 @@ def test_ablation_runs_averages_each_folds_paired_difference_over_the_runs(tmp_p
         "| no_token | g1, g2 | +0.0 ± 2.0 (1/2) | +2.0 ± 2.0 (1/2) | +1.0 ± 2.0 (1/2) |"
     )
     assert ravdess == overall
-
-
-def test_the_voice_probe_scores_each_fold_held_out_and_weighs_the_other_corpus():
-    """held_out_ua on made-up features: a direction that tells the classes apart is read
-    perfectly on held-out folds; a second corpus that says the opposite, weighted in, costs the
-    first corpus's folds, and weighted out (0) costs nothing."""
-    from benchmarks.voice_probe import held_out_ua
-
-    rng = np.random.default_rng(0)
-    folds = np.repeat(["g1", "g2", "g3", "g4"], 20)
-    targets = np.tile(["sad", "happy"], 40)
-    sign = np.where(targets == "happy", 1.0, -1.0)
-    features = rng.normal(size=(80, 2, 6))  # (M, copies, D)
-    features[:, :, 0] += 6 * sign[:, None]
-    assert held_out_ua(features, targets, folds, 1.0) == [100.0] * 4
-    other = features.copy()
-    other[:, :, 0] *= -1  # the other corpus: the same direction means the opposite
-    both = np.concatenate([features, other])
-    is_first = np.arange(160) < 80
-    weights = np.where(is_first, 1.0, 3.0)
-    mixed = held_out_ua(
-        both, np.concatenate([targets, targets]), np.tile(folds, 2), 1.0, weights, is_first
-    )
-    assert max(mixed) < 50.0  # outweighed 3:1, the first corpus is read backwards
-    alone = held_out_ua(
-        both, np.concatenate([targets, targets]), np.tile(folds, 2), 1.0,
-        np.where(is_first, 1.0, 0.0), is_first,
-    )  # fmt: skip
-    assert alone == [100.0] * 4

@@ -89,6 +89,29 @@ def held_out_predictions(
     return predictions
 
 
+def held_out_ua(features, targets, folds, c, weights=None, score=None) -> list[float]:
+    """UA % per fold of a probe trained on the other folds' rows, weighted (`weights`, 0 leaves
+    a row out), scored on this fold's rows where `score` is True. `features` is (M, K + 1, D):
+    every copy of a training row is trained on, copy 0 of a test row is scored
+    (`benchmarks/voice_probe.py`)."""
+    weights = np.ones(len(targets)) if weights is None else weights
+    score = np.ones(len(targets), bool) if score is None else score
+    copies = features.shape[1]
+    result = []
+    for fold in sorted(set(folds)):
+        train = (folds != fold) & (weights > 0)
+        test = (folds == fold) & score
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=3000))
+        model.fit(
+            features[train].reshape(-1, features.shape[-1]),
+            np.repeat(targets[train], copies),
+            logisticregression__sample_weight=np.repeat(weights[train], copies),
+        )
+        predicted = model.predict(features[test, 0])
+        result.append(100 * balanced_accuracy_score(targets[test], predicted))
+    return result
+
+
 def per_group_ua(labels: np.ndarray, predictions: np.ndarray, groups: np.ndarray) -> list[float]:
     """UA (balanced accuracy) within each group: one figure per group, sorted by name."""
     return [
