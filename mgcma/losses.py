@@ -157,7 +157,7 @@ class MGCMALoss(nn.Module):
         modality_labels : (B,) and (B,) long, what the voice alone and the words alone say, the
         auxiliary heads' targets with `loss.modality_targets` (else they learn `labels`);
         synthetic_voice : (B,) float, 1 where the clip's voice is synthetic, the voice gate's
-        target (`classifier.voice_experts`)."""
+        target (`classifier.voice_probe`)."""
         smoothing = self.config.loss.label_smoothing
         terms = {"ce": F.cross_entropy(output.logits, labels, label_smoothing=smoothing)}
         if self.distribution is not None:
