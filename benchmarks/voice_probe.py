@@ -11,6 +11,10 @@ the fifth, fold by fold, as the cross-validation holds speakers out. Rows:
 - each corpus alone: the probe trained on that corpus, clean clips (copy 0) only;
 - with the augmented copies: the cached copies 1…K of the training clips added to the clean ones
   (testing on clean clips, as the cross-validation does);
+- a corpus of a few sentences (RAVDESS says two): the probe fitted on one sentence's clips and
+  scored on the unheard speakers' clips of the same sentence, then of the other one: how much
+  of what it reads is the sentence rather than the voice (a person at a microphone says
+  neither of RAVDESS's two);
 - RAVDESS beside the synthetic voices: one probe for both, the synthetic clips' target how they
   were said (``prosody_emotion``) and weighted ``w`` each, scored on RAVDESS's unheard actors.
 
@@ -32,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from benchmarks.common import command_line, machine  # noqa: E402
 from train.manifest import fold_of, load_manifest  # noqa: E402
-from train.probe import held_out_ua  # noqa: E402
+from train.probe import held_out_sentence_ua, held_out_ua  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -107,6 +111,18 @@ def main(argv: list[str] | None = None) -> None:
                     held_out_ua(features[name], voice, fold, args.c),
                 )
             )
+    for name, utterances in corpora.items():
+        sentences = np.array([u.text for u in utterances])
+        if not 2 <= len(set(sentences)) <= 4:  # a corpus of a few sentences said many ways
+            continue
+        voice = np.array([u.label for u in utterances])
+        fold = np.array([fold_of(u.group) for u in utterances])
+        for title, same in (
+            ("the same sentence only", True),
+            ("the other sentences only: a new sentence", False),
+        ):
+            per_fold = held_out_sentence_ua(features[name], voice, fold, sentences, args.c, same)
+            print(row(f"{name}, probe fitted on {title}", per_fold))
     if {"ravdess", "synthetic"} <= set(corpora):
         real, synthetic = corpora["ravdess"], corpora["synthetic"]
         both = np.concatenate([features["ravdess"], features["synthetic"]])

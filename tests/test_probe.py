@@ -11,7 +11,7 @@ import torch
 from conftest import tone_corpus
 from mgcma import whisper_backbone
 from train.__main__ import main as train_main
-from train.probe import held_out_ua, label_by_rule, pooled_layers
+from train.probe import held_out_sentence_ua, held_out_ua, label_by_rule, pooled_layers
 
 
 def test_encode_layers_are_the_layers_encode_returns(backbones):
@@ -140,3 +140,24 @@ def test_the_voice_probe_scores_each_fold_held_out_and_weighs_the_other_corpus()
         np.where(is_first, 1.0, 0.0), is_first,
     )  # fmt: skip
     assert alone == [100.0] * 4
+
+
+def test_a_probe_that_reads_the_sentence_fails_on_a_new_sentence():
+    """held_out_sentence_ua on made-up features where each sentence shows the class on its own
+    direction: fitted on the same sentence the probe reads the held-out speakers perfectly,
+    fitted on the other sentence it is at chance; a direction shared by both sentences is read
+    either way."""
+    rng = np.random.default_rng(0)
+    folds = np.tile(np.repeat(["g1", "g2", "g3", "g4"], 20), 2)
+    sentences = np.repeat(["Kids are talking", "Dogs are sitting"], 80)
+    targets = np.tile(["sad", "happy"], 80)
+    sign = np.where(targets == "happy", 1.0, -1.0)
+    own = rng.normal(size=(160, 2, 6))  # (M, copies, D)
+    own[:80, :, 0] += 6 * sign[:80, None]  # Kids: the class on direction 0
+    own[80:, :, 1] += 6 * sign[80:, None]  # Dogs: on direction 1
+    assert held_out_sentence_ua(own, targets, folds, sentences, 1.0, same=True) == [100.0] * 4
+    assert max(held_out_sentence_ua(own, targets, folds, sentences, 1.0, same=False)) < 75.0
+    shared = own.copy()
+    shared[:, :, 2] += 6 * sign[:, None]  # a voice cue said the same in both sentences
+    new = held_out_sentence_ua(shared, targets, folds, sentences, 1.0, same=False)
+    assert new == [100.0] * 4

@@ -112,6 +112,18 @@ def held_out_ua(features, targets, folds, c, weights=None, score=None) -> list[f
     return result
 
 
+def held_out_sentence_ua(features, targets, folds, sentences, c, same: bool) -> list[float]:
+    """UA % per fold, the mean over sentences: each sentence's clips of the fold's unheard
+    speakers scored by a probe fitted on the other folds' clips of that sentence only (`same`)
+    or of every other sentence only (a sentence it never heard). `features` as in
+    :func:`held_out_ua`."""
+    per_sentence = [
+        held_out_ua(features, targets, folds, c, ((sentences == s) == same) * 1.0, sentences == s)
+        for s in sorted(set(sentences))
+    ]  # (S, folds)
+    return list(np.mean(per_sentence, axis=0))
+
+
 def per_group_ua(labels: np.ndarray, predictions: np.ndarray, groups: np.ndarray) -> list[float]:
     """UA (balanced accuracy) within each group: one figure per group, sorted by name."""
     return [
