@@ -35,7 +35,7 @@ def test_every_benchmark_runs_as_a_file_from_anywhere(tmp_path):
     finds the checkout's packages itself (one process, so torch is imported once)."""
     names = {"analysis", "api_json", "burst", "cold_start", "dropout", "load", "training", "ui"}
     names |= {"robustness", "synthetic_ceiling", "transcript_confidence", "which_side"}
-    names |= {"ablation_runs", "heads", "voice_probe"}
+    names |= {"ablation_runs", "heads", "voice_probe", "new_sentence"}
     assert {p.stem for p in BENCHMARKS} == names
     runner = (
         "import runpy, sys\n"
@@ -280,3 +280,31 @@ def test_ablation_runs_averages_each_folds_paired_difference_over_the_runs(tmp_p
         "| no_token | g1, g2 | +0.0 ± 2.0 (1/2) | +2.0 ± 2.0 (1/2) | +1.0 ± 2.0 (1/2) |"
     )
     assert ravdess == overall
+
+
+def test_new_sentence_scores_each_fold_on_the_clips_its_fold_held_out(tmp_path):
+    """A run folder whose fold g1 is the shipped checkpoint (it never heard RAVDESS fold g1):
+    scored on assets/heldout's clips, the held-out groups' clips are all of them and the fused
+    UA is what the ablation measured there; a fold whose held-out groups have no clip in the
+    manifest is a dash, not a zero."""
+    import json
+
+    checkpoints = ROOT / "assets" / "checkpoints"
+    for fold, groups in (("g1", ["g1", "ravdess-g1"]), ("g2", ["ravdess-g2"])):
+        folder = tmp_path / "run" / f"fold-{fold}"
+        folder.mkdir(parents=True)
+        (folder / "best").symlink_to(checkpoints / "whisper_minilm")
+        split = {"test": {"count": 0, "groups": groups}, "test_group": fold}
+        (folder / "splits.json").write_text(json.dumps(split))
+    manifest = str(ROOT / "assets" / "heldout" / "manifest.jsonl")
+    done = _run(
+        tmp_path, str(ROOT / "benchmarks" / "new_sentence.py"), "run", "--manifest", manifest
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    row = next(line for line in done.stdout.splitlines() if line.startswith(f"| run | {manifest}"))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[2] != "–" and cells[3] == "–"  # g1 scored, g2 held out no clip of this manifest
+    ablation = json.loads((checkpoints / "ablation.json").read_text())
+    measured = ablation["full"]["folds"]["g1"]["by_corpus"]["ravdess"]["ua"]
+    assert abs(float(cells[2]) - 100 * measured) <= 2.0
+    assert 0.25 <= float(cells[5]) <= 1.0  # the mean top probability of four classes
