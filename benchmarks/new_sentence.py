@@ -1,4 +1,4 @@
-"""How each fold's model reads its unheard speakers on clips it was never scored on: a new sentence.
+"""How each fold's model reads its unheard speakers saying a sentence it never trained on.
 
     python benchmarks/new_sentence.py RUN [RUN ...] --manifest data/ravdess/dogs.jsonl
 
@@ -11,7 +11,7 @@ heard, now saying a sentence it never heard either. ``--manifest`` may be given 
 (the trained sentence's clips beside the new one's, for the gap).
 
 Prints, per run and manifest, the fused UA per fold, mean ± std, and the mean top probability
-(how sure it is where it is that right). Asserts nothing.
+(how sure it is, beside how often it is right). Asserts nothing.
 """
 
 from __future__ import annotations
