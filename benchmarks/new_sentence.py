@@ -56,12 +56,13 @@ def main(argv: list[str] | None = None) -> None:
     print(machine())
     manifests = {m: load_manifest(m) for m in args.manifest}
     folds_of = {run: sorted(p.parent for p in run.glob("fold-*/splits.json")) for run in args.runs}
+    for run, folds in folds_of.items():
+        if not folds:
+            raise SystemExit(f"{run}: no fold-*/splits.json (a `python -m train cv` folder?)")
     names = sorted({f.name.removeprefix("fold-") for folds in folds_of.values() for f in folds})
     print(f"\n| run | clips | {' | '.join(names)} | UA % mean ± std | mean top p |")
     print("|---|---|" + "---:|" * (len(names) + 2))
     for run, folds in folds_of.items():
-        if not folds:
-            raise SystemExit(f"{run}: no fold-*/splits.json (a `python -m train cv` folder?)")
         scores = {m: {} for m in manifests}
         tops = {m: [] for m in manifests}
         for fold in folds:

@@ -111,12 +111,9 @@ def main(argv: list[str] | None = None) -> None:
                     held_out_ua(features[name], voice, fold, args.c),
                 )
             )
-    for name, utterances in corpora.items():
         sentences = np.array([u.text for u in utterances])
         if not 2 <= len(set(sentences)) <= 4:  # a corpus of a few sentences said many ways
             continue
-        voice = np.array([u.label for u in utterances])
-        fold = np.array([fold_of(u.group) for u in utterances])
         for title, same in (
             ("the same sentence only", True),
             ("the other sentences only: a new sentence", False),
