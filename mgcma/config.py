@@ -170,16 +170,26 @@ class CalibrationConfig:
 
     Fitted after training on the validation split (``train.calibrate``); 1.0 leaves a head's
     probabilities as trained. The predicted emotion never changes, only how sure it is.
+
+    Validation's speakers are training speakers. With a voice gate (``classifier.voice_probe``)
+    a human voice gets its own temperatures, fitted by a cross-validation on the test speakers
+    of its other folds (``train.unheard``), and a clip's temperature is
+    w · T + (1 − w) · T_human, w being how synthetic the gate hears the voice; None: T alone.
     """
 
     fused: float = 1.0
     speech: float = 1.0  # the auxiliary speech-only head
     text: float = 1.0  # the auxiliary text-only head
     fitted_on: str = ""  # what the temperatures were fitted on, e.g. "validation, 336 utterances"
+    fused_human: float | None = None  # a human voice's fused temperature (needs the voice gate)
+    speech_human: float | None = None  # … and its speech head's
+    fitted_on_human: str = ""  # e.g. "human voices of unheard speakers: folds g2–g5, 448 clips"
 
     def validate(self) -> None:
-        for name in ("fused", "speech", "text"):
+        for name in ("fused", "speech", "text", "fused_human", "speech_human"):
             value = getattr(self, name)
+            if value is None and name.endswith("_human"):
+                continue
             if not (value > 0 and math.isfinite(value)):
                 raise ConfigError(f"calibration.{name} must be a positive number, got {value}")
 

@@ -248,19 +248,26 @@ class MGCMA(nn.Module):
         """Calibrated probabilities per head: ``{"fused": (B, C), "speech": …, "text": …}``.
 
         softmax(logits / T) with each head's temperature from ``config.calibration`` (1.0 when
-        the checkpoint was not calibrated); heads the model does not have are absent.
+        the checkpoint was not calibrated); heads the model does not have are absent. Where the
+        checkpoint has a human voice's temperature and the output its voice gate, a clip's T is
+        w · T + (1 − w) · T_human, w the gate's probability that the voice is synthetic.
         """
         calibration = self.config.calibration
+        gate = output.voice_gate_logit  # (B,) or None
         heads = {
-            "fused": (output.logits, calibration.fused),
-            "speech": (output.speech_logits, calibration.speech),
-            "text": (output.text_logits, calibration.text),
+            "fused": (output.logits, calibration.fused, calibration.fused_human),
+            "speech": (output.speech_logits, calibration.speech, calibration.speech_human),
+            "text": (output.text_logits, calibration.text, None),
         }
-        return {
-            name: torch.softmax(logits.float() / temperature, dim=-1)
-            for name, (logits, temperature) in heads.items()
-            if logits is not None
-        }
+        probabilities = {}
+        for name, (logits, temperature, human) in heads.items():
+            if logits is None:
+                continue
+            if human is not None and gate is not None:
+                synthetic = torch.sigmoid(gate.float())[:, None]  # (B, 1)
+                temperature = synthetic * temperature + (1.0 - synthetic) * human  # (B, 1)
+            probabilities[name] = torch.softmax(logits.float() / temperature, dim=-1)
+        return probabilities
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
         """Transcripts → {"input_ids": (B, T_t), "text_mask": (B, T_t)} on the model's device."""

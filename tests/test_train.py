@@ -534,13 +534,7 @@ def test_fit_fits_the_voice_probe_on_human_training_voices_and_ships_it(tiny_cor
     """The tiny espeak-ng corpus, its lines marked as human voices: the probe is fitted on the
     training split after training, saved in the best checkpoint, and read back; a split of
     synthetic voices only is refused before any training."""
-    human = tmp_path / "human.jsonl"
-    lines = [json.loads(line) for line in Path(tiny_corpus).read_text().splitlines()]
-    base = Path(tiny_corpus).parent
-    for line in lines:
-        line["audio"] = str((base / line["audio"]).resolve())
-        line["corpus"] = "recorded"
-    human.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    human = _human_voices(tiny_corpus, tmp_path)
     experiment = _load(_experiment_file(tmp_path, human), "--model.classifier.voice_probe=true")
     result = fit(experiment, tmp_path / "run", progress=False)
     splits = json.loads((tmp_path / "run" / "splits.json").read_text())
@@ -554,3 +548,43 @@ def test_fit_fits_the_voice_probe_on_human_training_voices_and_ships_it(tiny_cor
     with pytest.raises(ValueError, match="only synthetic"):
         fit(synthetic, tmp_path / "refused", progress=False)
     assert not (tmp_path / "refused" / "metrics.jsonl").exists()
+
+
+def _human_voices(tiny_corpus, directory: Path) -> Path:
+    """The tiny espeak-ng corpus with its lines marked as recorded (human) voices."""
+    human = directory / "human.jsonl"
+    lines = [json.loads(line) for line in Path(tiny_corpus).read_text().splitlines()]
+    base = Path(tiny_corpus).parent
+    for line in lines:
+        line["audio"] = str((base / line["audio"]).resolve())
+        line["corpus"] = "recorded"
+    human.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return human
+
+
+def test_cv_calibrates_human_voices_on_the_other_folds_unheard_speakers(tiny_corpus, tmp_path):
+    """Each fold stores its human test clips' logits; after the last fold, each checkpoint gets
+    the human temperature fitted on the *other* folds' clips, and the report shows its ECE."""
+    from train.unheard import LOGITS_FILE, fit_human_temperature, load_human_logits
+
+    experiment = _load(
+        _experiment_file(tmp_path, _human_voices(tiny_corpus, tmp_path), epochs=1),
+        "--model.classifier.voice_probe=true",
+    )
+    report = cross_validate(experiment, tmp_path / "cv", folds=["g1", "g2"], progress=False)
+    for group, other in (("g1", "g2"), ("g2", "g1")):
+        fold = tmp_path / "cv" / f"fold-{group}"
+        human = next(f for f in report["folds"] if f["group"] == group)["calibration_human"]
+        assert human["count"] == json.loads((fold / "splits.json").read_text())["test"]["count"]
+        clips = load_human_logits(tmp_path / "cv" / f"fold-{other}" / LOGITS_FILE)
+        expected = fit_human_temperature(
+            clips["fused"], clips["fused_truth"], clips["gate"], clips["fused_validation_t"]
+        )
+        assert human["temperature"] == pytest.approx(expected, abs=1e-4)
+        calibration = load_model(fold / "best").config.calibration
+        assert calibration.fused_human == human["temperature"]
+        assert calibration.speech_human is not None
+        assert f"folds {other} (" in calibration.fitted_on_human
+    markdown = (tmp_path / "cv" / "report.md").read_text()
+    assert "Human voices of the test speakers" in markdown and "| g2 |" in markdown
+    assert report["calibration_human_summary"]["ece_after"]["mean"] >= 0

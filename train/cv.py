@@ -13,12 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
+from train.calibrate import pool_bins, pooled_ece
 from train.fit import fit
 from train.manifest import folds as folds_of
 from train.manifest import load_manifest
 from train.mix import scores_by_cue
 from train.report import write_reports
 from train.settings import Experiment, load_experiment
+from train.unheard import cross_fit
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,6 +63,11 @@ def cross_validate(
         results.append(result)
     if not results:
         return None
+    groups = [r["test_group"] for r in results]
+    if cross_fit(experiment, Path(out), groups):  # a human voice's temperatures, on unheard ones
+        results = [
+            json.loads((Path(out) / f"fold-{g}" / "result.json").read_text()) for g in groups
+        ]
     report = summarise(results, experiment, utterances)
     write_reports(report, Path(out))
     return report
@@ -133,11 +140,14 @@ def summarise(results: list[dict], experiment: Experiment, utterances=None) -> d
         "confusion": confusion,
         "text_corpus_summary": _mean_std(text_head) if text_head else {},
         "calibration_summary": _calibration_summary(folds),
+        "calibration_human_summary": _human_summary(folds),
     }
 
 
 def _fold_extras(result: dict) -> dict:
-    """The text head's score on the text corpus's test split, and the fused head's ECE."""
+    """The text head's score on the text corpus's test split, and the fused head's ECE (on
+    validation and the test group; on the test group's human voices with `train.unheard`'s
+    temperature)."""
     extras = {}
     if result.get("text_corpus_test"):
         extras["text_corpus"] = {
@@ -154,12 +164,18 @@ def _fold_extras(result: dict) -> dict:
             "test_ece_before": test.get("ece_before"),
             "test_ece_after": test.get("ece_after"),
         }
+    human = (result.get("calibration_human") or {}).get("fused")
+    if human:
+        extras["calibration_human"] = {
+            k: human[k] for k in ("temperature", "ece_before", "ece_after", "count")
+        }
+        extras["reliability_human"] = {"before": human["bins_before"], "after": human["bins_after"]}
     return extras
 
 
-def _calibration_summary(folds: list[dict]) -> dict:
-    """Mean ± std over folds of each calibration figure (fused head)."""
-    rows = [f["calibration"] for f in folds if "calibration" in f]
+def _calibration_summary(folds: list[dict], field: str = "calibration") -> dict:
+    """Mean ± std over folds of each calibration figure (fused head) under `field`."""
+    rows = [f[field] for f in folds if field in f]
     if not rows:
         return {}
     return {
@@ -170,6 +186,18 @@ def _calibration_summary(folds: list[dict]) -> dict:
         for key in rows[0]
         if all(row[key] is not None for row in rows)
     }
+
+
+def _human_summary(folds: list[dict]) -> dict:
+    """`train.unheard`'s figures (fused head) as mean ± std over folds, and the ECE of every
+    fold's human test clips pooled (``pooled_ece_before`` / ``_after``): a fold's hundred-odd
+    clips leave its own ECE noisy."""
+    summary = _calibration_summary(folds, "calibration_human")
+    bins = [f["reliability_human"] for f in folds if "reliability_human" in f]
+    if summary and bins:
+        for when in ("before", "after"):
+            summary[f"pooled_ece_{when}"] = round(pooled_ece(pool_bins([b[when] for b in bins])), 4)
+    return summary
 
 
 def _mean_std(folds: list[dict]) -> dict:

@@ -37,7 +37,8 @@ def evaluate(
     with_logits : also return `logits`, head → (N, C) float32 numpy, `labels` (N,), and
         `targets`, head → (N,) what that head learned to say: the label, or with
         `loss.modality_targets` what the voice alone (speech head) or the words alone (text
-        head) say; what each head's temperature is fitted on
+        head) say; what each head's temperature is fitted on; and with a voice gate
+        `gate_logits` (N,), the gate's logit that each voice is synthetic
     """
     was_training = model.training
     model.eval()
@@ -52,6 +53,7 @@ def evaluate(
     labels, predictions, rows = [], [], []
     logits: dict[str, list[torch.Tensor]] = {}
     own = {"speech": [], "text": []}  # what each auxiliary head was taught
+    gates = []  # (B,) per batch, with a voice gate
     for batch in loader:
         output = model(**model_inputs(batch, device))
         probs = model.probabilities(output)["fused"].cpu()
@@ -65,6 +67,8 @@ def evaluate(
             ):
                 if values is not None:
                     logits.setdefault(head, []).append(values.float().cpu())
+            if output.voice_gate_logit is not None:
+                gates.append(output.voice_gate_logit.float().cpu())
         if with_predictions:
             rows += [
                 {
@@ -100,6 +104,8 @@ def evaluate(
             head: np.asarray(own[head] if modality and head in own else labels)
             for head in metrics["logits"]
         }
+        if gates:
+            metrics["gate_logits"] = torch.cat(gates).numpy()
     return metrics
 
 

@@ -47,6 +47,7 @@ from train.mix import load_utterances, scores_by_corpus, utterance_weights
 from train.settings import Experiment, load_experiment
 from train.state import Progress, load_state, restore_rng, save_state
 from train.text_corpus import TextCorpus, text_rows, voiced_ids
+from train.unheard import LOGITS_FILE, save_human_logits
 from train.voice_probe import fit_voice_probe
 
 
@@ -513,7 +514,10 @@ def _finish(
             best, test_utts, batch_size, with_predictions=True, with_logits=True, **kwargs
         )
         result["calibration_test"] = _test_ece(best, scores)
-        drop = ("predictions", "logits", "labels", "targets", "by_corpus")
+        (out / LOGITS_FILE).unlink(missing_ok=True)  # `train.unheard` fits on what follows
+        human = np.array([not synthetic_voice(u) for u in test_utts])
+        save_human_logits(out / LOGITS_FILE, scores, human, best.config.calibration)
+        drop = ("predictions", "logits", "labels", "targets", "gate_logits", "by_corpus")
         result["test"] = {k: v for k, v in scores.items() if k not in drop}
         result["test_by_corpus"] = scores_by_corpus(test_utts, scores["predictions"], best.emotions)
         result["predictions"] = scores["predictions"]

@@ -137,6 +137,7 @@ def _calibration_lines(report: dict) -> list[str]:
         f"| **mean ± std** | {mean('temperature')} | {mean('val_ece_before')} | "
         f"{mean('val_ece_after')} | {mean('test_ece_before')} | {mean('test_ece_after')} |"
     )
+    lines += _human_calibration_lines(report)
     pooled = pooled_reliability(report)
     if pooled:
         lines += [
@@ -155,6 +156,46 @@ def _calibration_lines(report: dict) -> list[str]:
                     f"| {b['lower']:.2f}–{b['upper']:.2f} | {b['count']} | {cell(b['accuracy'])} "
                     f"| {a['count']} | {cell(a['accuracy'])} |"
                 )
+    return lines
+
+
+def _human_calibration_lines(report: dict) -> list[str]:
+    """The fused head on each fold's human test voices: validation's T against the human
+    temperature fitted on the other folds' unheard human voices (`train.unheard`)."""
+    folds = [f for f in report["folds"] if "calibration_human" in f]
+    if not folds:
+        return []
+    lines = [
+        "",
+        "Human voices of the test speakers, fused head: with validation's T (fitted on voices "
+        "heard in training) and with T_human, fitted on the human test voices of the other "
+        "folds (`train.unheard`; the shipped checkpoints carry it):",
+        "",
+        "| fold | human test clips | T_human | ECE with validation's T | with T_human |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for fold in folds:
+        c = fold["calibration_human"]
+        lines.append(
+            f"| {fold['group']} | {c['count']} | {c['temperature']:.2f} | "
+            f"{c['ece_before']:.3f} | {c['ece_after']:.3f} |"
+        )
+    s = report.get("calibration_human_summary") or {}
+    if s:
+
+        def mean(key: str) -> str:
+            return f"{s[key]['mean']:.3f} ± {s[key]['std']:.3f}"
+
+        lines.append(
+            f"| **mean ± std** | | {mean('temperature')} | {mean('ece_before')} | "
+            f"{mean('ece_after')} |"
+        )
+    if "pooled_ece_before" in s:
+        count = sum(f["calibration_human"]["count"] for f in folds)
+        lines.append(
+            f"| **every fold's clips pooled** | {count} | | {s['pooled_ece_before']:.3f} | "
+            f"{s['pooled_ece_after']:.3f} |"
+        )
     return lines
 
 
