@@ -10,8 +10,9 @@ its fold held out: the groups of ``RUN/fold-gK/splits.json``'s test split, speak
 heard, now saying a sentence it never heard either. ``--manifest`` may be given more than once
 (the trained sentence's clips beside the new one's, for the gap).
 
-Prints, per run and manifest, the fused UA per fold, mean ± std, and the mean top probability
-(how sure it is, beside how often it is right). Asserts nothing.
+Prints, per run and manifest, the fused UA per fold, mean ± std, and over every fold's clips
+the mean top probability beside the accuracy (how sure it is, and how often it is right) and
+the ECE (15 bins) of the checkpoints' calibrated probabilities. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
 
     from mgcma import load_model
+    from train.calibrate import expected_calibration_error
     from train.evaluate import evaluate
     from train.manifest import load_manifest
 
@@ -60,11 +62,14 @@ def main(argv: list[str] | None = None) -> None:
         if not folds:
             raise SystemExit(f"{run}: no fold-*/splits.json (a `python -m train cv` folder?)")
     names = sorted({f.name.removeprefix("fold-") for folds in folds_of.values() for f in folds})
-    print(f"\n| run | clips | {' | '.join(names)} | UA % mean ± std | mean top p |")
-    print("|---|---|" + "---:|" * (len(names) + 2))
+    print(
+        f"\n| run | clips | {' | '.join(names)} | UA % mean ± std | mean top p | accuracy | ECE |"
+    )
+    print("|---|---|" + "---:|" * (len(names) + 4))
     for run, folds in folds_of.items():
         scores = {m: {} for m in manifests}
-        tops = {m: [] for m in manifests}
+        probs = {m: [] for m in manifests}  # (C,) per clip, every fold's
+        labels = {m: [] for m in manifests}
         for fold in folds:
             model = load_model(fold / "best")
             for m, utterances in manifests.items():
@@ -73,16 +78,19 @@ def main(argv: list[str] | None = None) -> None:
                     continue
                 result = evaluate(model, clips, max_seconds=args.max_seconds, with_predictions=True)
                 scores[m][fold.name.removeprefix("fold-")] = 100 * result["ua"]
-                tops[m] += [max(p["probs"]) for p in result["predictions"]]
+                probs[m] += [p["probs"] for p in result["predictions"]]
+                labels[m] += [p["label"] for p in result["predictions"]]
         for m, per_fold in scores.items():
             if not per_fold:
-                print(f"| {run} | {m} | " + " | ".join("–" for _ in names) + " | – | – |")
+                print(f"| {run} | {m} | " + " | ".join("–" for _ in names) + " | – | – | – | – |")
                 continue
             cells = " | ".join(f"{per_fold[n]:.1f}" if n in per_fold else "–" for n in names)
             values = list(per_fold.values())
+            p, y = np.array(probs[m]), np.array(labels[m])  # (N, C), (N,)
             print(
                 f"| {run} | {m} | {cells} | **{np.mean(values):.1f}** ± {np.std(values):.1f} "
-                f"| {np.mean(tops[m]):.2f} |"
+                f"| {p.max(1).mean():.2f} | {(p.argmax(1) == y).mean():.2f} "
+                f"| {expected_calibration_error(p, y):.3f} |"
             )
 
 

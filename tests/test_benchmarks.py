@@ -307,4 +307,7 @@ def test_new_sentence_scores_each_fold_on_the_clips_its_fold_held_out(tmp_path):
     ablation = json.loads((checkpoints / "ablation.json").read_text())
     measured = ablation["full"]["folds"]["g1"]["by_corpus"]["ravdess"]["ua"]
     assert abs(float(cells[2]) - 100 * measured) <= 2.0
-    assert 0.25 <= float(cells[5]) <= 1.0  # the mean top probability of four classes
+    top, accuracy, ece = (float(c) for c in cells[5:8])
+    assert 0.25 <= top <= 1.0  # the mean top probability of four classes
+    assert abs(accuracy - float(cells[2]) / 100) <= 0.03  # balanced classes: accuracy ≈ UA
+    assert ece >= abs(top - accuracy) - 0.005  # a weighted mean of |accuracy − confidence| per bin

@@ -6,7 +6,8 @@ Copies `ablation.md` / `ablation.json` to `assets/checkpoints/` and the full mod
 cross-validation report to `docs/results/whisper_minilm-cv.md`, then rewrites the blocks between
 `<!-- NAME:start ... -->` and `<!-- NAME:end -->` markers:
 - README `results`: the ablation table (tests/test_readme.py checks it against the JSON);
-- README `cv`: the full model's five folds, per corpus, text head and calibration;
+- README `cv`: the full model's five folds, per corpus, text head and calibration (on
+  validation, on the test group, and on its human voices with `train.unheard`'s T_human);
 - model card `card-g1`: each shipped checkpoint's held-out figures on fold g1 (the shipped
   checkpoints are fold g1's models).
 The prose around the blocks is written by a person who has read the figures.
@@ -93,6 +94,21 @@ def cv_table(report: dict) -> str:
             + " | ".join(f"{r['test_ece_before']:.2f} → {r['test_ece_after']:.2f}" for r in rows)
             + f" | {calibration['test_ece_before']['mean']:.3f} → "
             + f"{calibration['test_ece_after']['mean']:.3f} | |"
+        )
+    human = report.get("calibration_human_summary") or {}
+    if human:
+        rows = [f.get("calibration_human", {}) for f in folds]
+        lines.append(
+            "| test ECE, fused, human voices: validation's T → T_human (`train.unheard`) | "
+            + " | ".join(f"{r['ece_before']:.2f} → {r['ece_after']:.2f}" for r in rows)
+            + f" | {human['ece_before']['mean']:.3f} → **{human['ece_after']['mean']:.3f}**"
+            + (
+                f" (all {sum(r['count'] for r in rows)} clips pooled: "
+                f"{human['pooled_ece_before']:.3f} → {human['pooled_ece_after']:.3f})"
+                if "pooled_ece_before" in human
+                else ""
+            )
+            + " | |"
         )
     return "\n".join(lines)
 
