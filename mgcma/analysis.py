@@ -25,6 +25,7 @@ from mgcma.batch import pad_waveforms, tokenize_texts
 from mgcma.constants import SAMPLE_RATE
 from mgcma.losses import w2_similarity
 from mgcma.model import MGCMA
+from mgcma.pauses import cut_pauses
 from mgcma.words import align_word_times, merge_attention, split_words, token_word_index
 
 NO_TRANSCRIPT = (
@@ -35,6 +36,11 @@ SYNTHETIC_VOICE = (
     "The voice sounds synthetic to the model ({:.0%} sure), so its probe of human voices, "
     "fitted on real actors, was left out of the reading."
 )
+PAUSES_CUT = (
+    "{:.1f} s of pause before and after the speech was left out: the model reads at most {:.1f} s "
+    "on either side, as its training clips had."
+)
+PAUSES_NOTED = 0.25  # seconds cut in all before the analysis says so
 MOSTLY_UNKNOWN = 0.5  # below this share of known words the text side is flagged as guessing
 
 
@@ -49,8 +55,8 @@ class Analysis:
     label: str
     probs: dict[str, float]
     transcript: str
-    duration: float  # seconds of audio analysed
-    frame_times: np.ndarray  # (T_s,) centre of each speech frame, seconds
+    duration: float  # the clip's length in seconds
+    frame_times: np.ndarray  # (T_s,) centre of each speech frame, seconds from the clip's start
     fused_embedding: np.ndarray  # (h,)
     variant: str = "full"
     speech_probs: dict[str, float] | None = None  # auxiliary speech-only head
@@ -79,6 +85,9 @@ class Analysis:
     text_pooled: np.ndarray | None = None  # (d,)
     known_word_share: float | None = None  # words the text encoder reads as one known token
     notes: list[str] = field(default_factory=list)  # plain-language notices for the user
+    # (start, end) seconds of the clip the model read: all of it, or less its long pauses
+    # (speech.max_pause_seconds)
+    span: tuple[float, float] | None = None
     neighbours: list[dict] | None = None  # filled by a reference bank: nearest fused embeddings
     speech_neighbours: list[dict] | None = None  # the same search on the speech embedding
     map_position: dict | None = None  # {"speech": [x, y], "text": …, "fused": …}
@@ -199,7 +208,20 @@ class Analyzer:
         text = " ".join(str(text or "").split())  # collapse whitespace and newlines
         if self.model.config.uses_text and not text:
             notes.append(NO_TRANSCRIPT)  # the text encoder still runs: on [CLS] [SEP] alone
-        return {"samples": samples, "text": text, "words": words, "notes": notes}
+        seconds, first = len(samples) / SAMPLE_RATE, 0
+        keep = self.model.config.speech.max_pause_seconds
+        if self.model.config.uses_speech and keep is not None:
+            samples, first = cut_pauses(samples, keep)  # (N',) as in training
+            if seconds - len(samples) / SAMPLE_RATE >= PAUSES_NOTED:
+                notes.append(PAUSES_CUT.format(seconds - len(samples) / SAMPLE_RATE, keep))
+        return {
+            "samples": samples,
+            "text": text,
+            "words": words,  # in seconds from the clip's start, as frame_times
+            "notes": notes,
+            "start": first / SAMPLE_RATE,  # where the samples read begin in the clip
+            "seconds": seconds,
+        }
 
     @torch.inference_mode()
     def _run(self, batch: list[dict]) -> list[Analysis]:
@@ -230,7 +252,7 @@ class Analyzer:
             label=max(probs, key=probs.get),
             probs=probs,
             transcript=item["text"],
-            duration=len(item["samples"]) / SAMPLE_RATE,
+            duration=item["seconds"],
             frame_times=np.zeros(0, dtype=np.float32),
             fused_embedding=_numpy(output.fused[row]),
             variant=config.variant,
@@ -246,7 +268,9 @@ class Analyzer:
         num_frames = 0
         if output.speech_mask is not None:
             num_frames = int(output.speech_mask[row].sum())
-            analysis.frame_times = _numpy(self.model.speech_encoder.frame_times(num_frames))
+            times = self.model.speech_encoder.frame_times(num_frames) + item["start"]  # (T_s,)
+            analysis.frame_times = _numpy(times)
+            analysis.span = (item["start"], item["start"] + len(item["samples"]) / SAMPLE_RATE)
         if encoded is not None:
             _fill_words(analysis, output, encoded, row, num_frames, self.model.tokenizer, item)
         if output.speech_mu is not None:

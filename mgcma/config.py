@@ -77,6 +77,10 @@ class SpeechEncoderConfig:
     # serving alike (mgcma/level.py): the microphone's gain then no longer moves the decision.
     # None reads the clip at its recorded level (Whisper's features move with it)
     input_level_dbfs: float | None = None
+    # leading and trailing pauses longer than this (seconds) are cut to it before the encoder,
+    # in training and serving alike (mgcma/pauses.py): RAVDESS's clips hold about a second of
+    # silence on either side, a microphone's often more. None reads the clip as it is
+    max_pause_seconds: float | None = None
     download_name: str = ""  # where the same weights come from when `backbone`'s file is absent
     weights_sha256: str = ""  # of the backbone's weights file, checked when it is loaded
 
@@ -329,6 +333,9 @@ class MGCMAConfig:
         level = self.speech.input_level_dbfs
         if level is not None and not -60.0 <= level <= 0.0:
             raise ConfigError(f"speech.input_level_dbfs must lie in [-60, 0] dBFS, got {level}")
+        pause = self.speech.max_pause_seconds
+        if pause is not None and not 0.1 <= pause <= 30.0:
+            raise ConfigError(f"speech.max_pause_seconds must lie in [0.1, 30] s, got {pause}")
         extra = self.speech.extra_layer
         if extra is not None and (extra < 0 or extra == self.speech.hidden_layer):
             raise ConfigError("speech.extra_layer is a layer number other than speech.hidden_layer")

@@ -18,7 +18,8 @@ from torch.utils.data import Dataset, Sampler
 
 from mgcma.audio import AudioError, load_audio
 from mgcma.batch import pad_waveforms, tokenize_texts
-from mgcma.constants import EMOTIONS, MAX_SECONDS
+from mgcma.constants import EMOTIONS, MAX_SECONDS, SAMPLE_RATE
+from mgcma.pauses import cut_pauses
 from train.manifest import Utterance
 
 SYNTHETIC_CORPUS = "synthetic"  # the corpus name train.synth writes on each line
@@ -88,6 +89,7 @@ class EmotionDataset(Dataset):
         labels: Sequence[str] = EMOTIONS,
         features=None,
         text_dropout: float = 0.0,
+        max_pause: float | None = None,
     ) -> None:
         unknown = sorted({u.label for u in utterances} - set(labels))
         if unknown:
@@ -102,6 +104,7 @@ class EmotionDataset(Dataset):
         if not 0.0 <= text_dropout < 1.0:
             raise ValueError(f"text_dropout must lie in [0, 1), got {text_dropout}")
         self.text_dropout = text_dropout
+        self.max_pause = max_pause  # speech.max_pause_seconds (the cache cuts its clips itself)
 
     def _text(self, index: int, utterance: Utterance) -> tuple[str, tuple | None]:
         """The transcript (and word timings) this epoch shows for the utterance."""
@@ -129,6 +132,9 @@ class EmotionDataset(Dataset):
         except AudioError as error:
             raise AudioError(f"utterance {utterance.id!r}: {error}") from error
         text, words = self._text(index, utterance)
+        if self.max_pause is not None:  # long pauses cut, as the app cuts them (mgcma/pauses.py)
+            speech, first = cut_pauses(speech, self.max_pause)
+            words = shift_words(words, first / SAMPLE_RATE)
         if self.augment is not None:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             original = speech.size
@@ -172,6 +178,7 @@ class EmotionDataset(Dataset):
         if cache.speech_identity is not None:
             states, stretch = cache.speech(utterance, copy)
             item["speech_features"] = states  # (T_s, D_s)
+            item["words"] = shift_words(item["words"], cache.cut_seconds(utterance))
             if item["words"] and stretch != 1.0:  # speed perturbation moved every word
                 item["words"] = tuple((w, a * stretch, b * stretch) for w, a, b in item["words"])
         if cache.text_identity is not None:
@@ -234,6 +241,13 @@ class Collator:
             ),  # (B,) 1 where the voice is synthetic (the voice gate's target)
             "ids": [item["id"] for item in items],
         }
+
+
+def shift_words(words: tuple | None, seconds: float) -> tuple | None:
+    """Word timings (word, start, end) moved `seconds` earlier (the clip's start was cut)."""
+    if not words or not seconds:
+        return words
+    return tuple((w, max(0.0, a - seconds), max(0.0, b - seconds)) for w, a, b in words)
 
 
 def synthetic_voice(utterance: Utterance) -> bool:

@@ -42,7 +42,12 @@ def evaluate(
     """
     was_training = model.training
     model.eval()
-    dataset = EmotionDataset(utterances, max_seconds=max_seconds, features=features)
+    dataset = EmotionDataset(
+        utterances,
+        max_seconds=max_seconds,
+        features=features,
+        max_pause=model.config.speech.max_pause_seconds if model.config.uses_speech else None,
+    )
     loader = DataLoader(
         dataset,
         batch_size=batch_size,

@@ -35,7 +35,9 @@ from tqdm import tqdm
 
 from mgcma.audio import load_audio
 from mgcma.batch import pad_waveforms
+from mgcma.constants import SAMPLE_RATE
 from mgcma.model import MGCMA
+from mgcma.pauses import cut_pauses
 from train.manifest import Utterance
 
 FORMAT = 1  # bump when what is stored changes
@@ -57,6 +59,7 @@ class _Held:
         self.files: dict[Path, dict[str, torch.Tensor]] = {}
         self.bytes = 0
         self.audio_keys: dict[tuple, str] = {}
+        self.cut_starts: dict[tuple, int] = {}  # samples the pause cut took from a clip's start
         self.token_ids: dict[tuple[str, str], list[int]] = {}
 
     def load(self, path: Path, budget: int) -> dict[str, torch.Tensor]:
@@ -86,7 +89,9 @@ class FeatureCache:
     ----------
     directory : where the files go (created)
     model : the model whose frozen backbones compute the states
-    max_seconds : clips are cut to this length first, as the dataset cuts them
+    max_seconds : clips are cut to this length first, as the dataset cuts them; then their long
+        pauses to the model's ``speech.max_pause_seconds`` (`mgcma.pauses`). A clip's key is the
+        digest of what is left, so a clip the pause cut leaves alone keeps its entries
     augment : ``augment(samples, rng) -> samples`` for copies 1…``copies``, or None
     copies : augmented copies per utterance (0: clean clips only)
     seed : seeds the augmentation of each copy, with the audio's digest and the copy number
@@ -110,6 +115,8 @@ class FeatureCache:
         self.directory = Path(directory)
         self.model = model
         self.max_seconds = max_seconds
+        speech = model.config.speech if model.speech_encoder is not None else None
+        self.max_pause = speech.max_pause_seconds if speech is not None else None
         self.augment = augment
         self.copies = copies if augment is not None else 0
         self.seed = seed
@@ -147,15 +154,25 @@ class FeatureCache:
         copies (consecutive in `fill`) and its key share one decode."""
         if self._last_clip[0] != path:
             samples = load_audio(path, max_seconds=self.max_seconds).samples
+            first = 0
+            if self.max_pause is not None:
+                samples, first = cut_pauses(samples, self.max_pause)  # (N',)
             key = _digest(np.ascontiguousarray(samples).tobytes())
             _HELD.audio_keys.setdefault(self._file_key(path), key)
+            _HELD.cut_starts.setdefault(self._file_key(path), first)
             self._last_clip = (path, samples)
         return self._last_clip[1]
 
     def _file_key(self, path: Path) -> tuple:
         """What names a decoded, cut clip without decoding it: the file as it is on disk."""
         stat = path.stat()
-        return (str(path.resolve()), stat.st_size, stat.st_mtime_ns, self.max_seconds)
+        return (
+            str(path.resolve()),
+            stat.st_size,
+            stat.st_mtime_ns,
+            self.max_seconds,
+            self.max_pause,
+        )
 
     def _audio_key(self, path: Path) -> str:
         """sha256 of the clip's decoded samples (decoded once per process and file)."""
@@ -164,6 +181,14 @@ class FeatureCache:
             self._last_clip = (None, None)
             self._clip(path)
         return _HELD.audio_keys[file_key]
+
+    def cut_seconds(self, utterance: Utterance) -> float:
+        """Seconds the pause cut took from the start of the utterance's clip (0.0 without it)."""
+        if self.max_pause is None:
+            return 0.0
+        path = Path(utterance.audio)
+        self._audio_key(path)  # decodes the clip once per process
+        return _HELD.cut_starts[self._file_key(path)] / SAMPLE_RATE
 
     def speech_path(self, utterance: Utterance, copy: int) -> Path:
         named = (utterance.audio, copy)

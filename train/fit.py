@@ -279,6 +279,7 @@ def _prepare(experiment: Experiment, out: Path, train_utts, resume: bool) -> Ses
         seed=optim.seed,
         features=features,
         text_dropout=experiment.data.text_dropout,
+        max_pause=experiment.model_config().speech.max_pause_seconds,
     )
     sampler = LengthBucketSampler(
         audio_seconds(train_utts),

@@ -19,6 +19,7 @@ import torch
 from mgcma.audio import load_audio
 from mgcma.batch import pad_waveforms
 from mgcma.model import MGCMA
+from mgcma.pauses import cut_pauses
 from train.data import synthetic_voice
 from train.manifest import Utterance
 
@@ -43,6 +44,9 @@ def pooled_states(
                     owners.append(index)
             else:
                 clip = load_audio(utterance.audio, max_seconds=max_seconds).samples  # (N,)
+                keep = model.config.speech.max_pause_seconds
+                if keep is not None:
+                    clip = cut_pauses(clip, keep)[0]  # (N',) as the dataset and the app cut it
                 speech, mask = pad_waveforms([clip])  # (1, N)
                 device = model.device
                 pooled = encoder(speech.to(device), mask.to(device), return_pooled=True)[2]
