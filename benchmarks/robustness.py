@@ -18,7 +18,11 @@ and the mean top-class probability (how sure the model says it is):
 - `room 0.3 s` (RT60 0.3 s, direct sound 6 dB above the reverberation: a small office, close)
   and `room 0.7 s` (0 dB: a classroom, a laptop a metre or two away), synthetic rooms
   (`train.augment.room_impulse`); `room 0.7 s + pink 10 dB`;
-- `telephone` (8 kHz, 300–3,400 Hz, 8-bit μ-law).
+- `telephone` (8 kHz, 300–3,400 Hz, 8-bit μ-law);
+- `pauses 1.5 s` (1.5 s of quiet room tone, pink noise 50 dB below the clip's power, before and
+  after it: someone who presses record, waits, speaks and waits) and `trimmed` (leading and
+  trailing frames more than 40 dB below the loudest cut to 0.1 s, as many corpora ship their
+  clips; RAVDESS's start and end with about a second of silence).
 
 `--text truth` gives the manifest's transcript (RAVDESS's two neutral sentences: the voice
 decides); `--text whisper` transcribes each degraded clip with the shipped Whisper and leaves out
@@ -127,7 +131,37 @@ def conditions(folder: Path) -> dict[str, Callable]:
         reverberate(x, 0.7, 0.0, rng), 10.0, rng, "pink"
     )
     table["telephone"] = lambda x, rng, others: telephone(x)
+    table["pauses 1.5 s"] = lambda x, rng, others: _pauses(x, 1.5, rng)
+    table["trimmed"] = lambda x, rng, others: _trimmed(x)
     return table
+
+
+def _pauses(samples: np.ndarray, seconds: float, rng) -> np.ndarray:
+    """`seconds` of room tone (pink noise 50 dB below the clip's power) on either side."""
+    from train.augment import add_noise
+
+    quiet = np.zeros(int(seconds * RATE), dtype=np.float32)
+    padded = np.concatenate([quiet, samples, quiet])
+    power = float(np.mean(samples.astype(np.float64) ** 2))
+    ones = np.ones_like(padded)
+    tone = add_noise(ones, 0.0, rng, "pink") - ones  # pink noise of unit power
+    return (padded + tone * np.sqrt(power / 10**5)).astype(np.float32)
+
+
+def _trimmed(samples: np.ndarray, top_db: float = 40.0, keep: float = 0.1) -> np.ndarray:
+    """Leading and trailing 20-ms frames more than `top_db` below the loudest cut, `keep`
+    seconds left on either side."""
+    frame = RATE // 50
+    count = len(samples) // frame
+    if count == 0:
+        return samples
+    energy = (samples[: count * frame].astype(np.float64).reshape(count, frame) ** 2).mean(1)
+    loud = np.flatnonzero(
+        10 * np.log10(energy + 1e-20) > 10 * np.log10(energy.max() + 1e-20) - top_db
+    )
+    start = max(0, loud[0] * frame - int(keep * RATE))
+    end = min(len(samples), (loud[-1] + 1) * frame + int(keep * RATE))
+    return samples[start:end]
 
 
 def _clips(path: str, group: str, limit: int) -> list:

@@ -197,3 +197,36 @@ def test_loading_the_shipped_default_checks_its_backbones():
     model = load_model(CHECKPOINTS / "whisper_minilm")
     assert model.config.speech.model_type == "whisper" and model.speech_encoder.frozen
     assert model.text_encoder.frozen and len(model.tokenizer) == 30522
+
+
+def test_the_shipped_default_hears_a_speaker_who_waits_before_and_after_speaking():
+    """assets/heldout's unheard actors with 1.5 s of quiet room tone before and after each clip,
+    as someone who presses record, waits, speaks and waits: with the pauses cut to 1 s
+    (speech.max_pause_seconds) the model says what it says of the clip as recorded; reading the
+    whole padded clip it changed its mind far more often (measured on the 40 clips: agreement
+    0.95 with the cut, 0.72 without)."""
+    import numpy as np
+
+    from mgcma import Analyzer
+    from mgcma.audio import load_audio
+    from train.manifest import load_manifest
+
+    model = load_model(CHECKPOINTS / "whisper_minilm")
+    assert model.config.speech.max_pause_seconds == 1.0
+    clips = load_manifest(ROOT / "assets" / "heldout" / "manifest.jsonl")[::2][:40]
+    rng = np.random.default_rng(0)
+    items, padded = [], []
+    for clip in clips:
+        samples = load_audio(clip.audio).samples
+        tone = rng.standard_normal(int(1.5 * 16000)).astype(np.float32)
+        tone *= float(np.sqrt(np.mean(samples**2) / 1e5))  # 50 dB below the clip
+        items.append((samples, 16000, clip.text))
+        padded.append((np.concatenate([tone, samples, tone[::-1]]), 16000, clip.text))
+    analyzer = Analyzer(model, device="cpu")
+    said = [a.label for a in analyzer.analyze_many(items)]
+    agree = {}
+    for keep in (1.0, None):
+        model.config.speech.max_pause_seconds = keep
+        waited = [a.label for a in analyzer.analyze_many(padded)]
+        agree[keep] = np.mean([a == b for a, b in zip(said, waited, strict=True)])
+    assert agree[1.0] >= 0.85 and agree[None] <= agree[1.0] - 0.1, agree

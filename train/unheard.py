@@ -107,23 +107,7 @@ def cross_fit(experiment, out: Path, groups: list[str]) -> dict[str, dict]:
         for head in HEADS:
             if head not in own or any(head not in folds[g] for g in others):
                 continue
-            pooled = {
-                key: np.concatenate(
-                    [np.broadcast_to(folds[g][key], folds[g]["gate"].shape) for g in others]
-                    if key.endswith("_validation_t")
-                    else [folds[g][key] for g in others]
-                )
-                for key in ("gate", head, f"{head}_truth", f"{head}_validation_t")
-            }
-            t = round(
-                fit_human_temperature(
-                    pooled[head],
-                    pooled[f"{head}_truth"],
-                    pooled["gate"],
-                    pooled[f"{head}_validation_t"],
-                ),
-                4,
-            )
+            t = round(fit_human_temperature(*_pooled(folds, others, head)), 4)
             setattr(calibration, f"{head}_human", t)
             report[head] = {
                 "temperature": t,
@@ -145,6 +129,18 @@ def cross_fit(experiment, out: Path, groups: list[str]) -> dict[str, dict]:
         (fold / "result.json").write_text(json.dumps(result, indent=1))
         reports[group] = report
     return reports
+
+
+def _pooled(folds: dict, groups: list[str], head: str) -> tuple[np.ndarray, ...]:
+    """`groups`' human test clips together: `head`'s logits (N, C), what it learned to say (N,),
+    the gate's logits (N,) and each clip's validation temperature (N,), its own fold's."""
+    parts = [folds[g] for g in groups]
+    return (
+        np.concatenate([p[head] for p in parts]),
+        np.concatenate([p[f"{head}_truth"] for p in parts]),
+        np.concatenate([p["gate"] for p in parts]),
+        np.concatenate([np.full(len(p["gate"]), float(p[f"{head}_validation_t"])) for p in parts]),
+    )
 
 
 def _score_again(experiment, fold: Path, group: str) -> bool:
