@@ -148,20 +148,12 @@ def _pauses(samples: np.ndarray, seconds: float, rng) -> np.ndarray:
     return (padded + tone * np.sqrt(power / 10**5)).astype(np.float32)
 
 
-def _trimmed(samples: np.ndarray, top_db: float = 40.0, keep: float = 0.1) -> np.ndarray:
-    """Leading and trailing 20-ms frames more than `top_db` below the loudest cut, `keep`
-    seconds left on either side."""
-    frame = RATE // 50
-    count = len(samples) // frame
-    if count == 0:
-        return samples
-    energy = (samples[: count * frame].astype(np.float64).reshape(count, frame) ** 2).mean(1)
-    loud = np.flatnonzero(
-        10 * np.log10(energy + 1e-20) > 10 * np.log10(energy.max() + 1e-20) - top_db
-    )
-    start = max(0, loud[0] * frame - int(keep * RATE))
-    end = min(len(samples), (loud[-1] + 1) * frame + int(keep * RATE))
-    return samples[start:end]
+def _trimmed(samples: np.ndarray, keep: float = 0.1) -> np.ndarray:
+    """Leading and trailing pauses cut to `keep` seconds (`mgcma.pauses`: frames more than
+    40 dB below the loudest)."""
+    from mgcma.pauses import cut_pauses
+
+    return cut_pauses(samples, keep)[0]
 
 
 def _clips(path: str, group: str, limit: int) -> list:

@@ -212,8 +212,9 @@ class Analyzer:
         keep = self.model.config.speech.max_pause_seconds
         if self.model.config.uses_speech and keep is not None:
             samples, first = cut_pauses(samples, keep)  # (N',) as in training
-            if seconds - len(samples) / SAMPLE_RATE >= PAUSES_NOTED:
-                notes.append(PAUSES_CUT.format(seconds - len(samples) / SAMPLE_RATE, keep))
+            cut = seconds - len(samples) / SAMPLE_RATE
+            if cut >= PAUSES_NOTED:
+                notes.append(PAUSES_CUT.format(cut, keep))
         return {
             "samples": samples,
             "text": text,

@@ -158,8 +158,9 @@ class FeatureCache:
             if self.max_pause is not None:
                 samples, first = cut_pauses(samples, self.max_pause)  # (N',)
             key = _digest(np.ascontiguousarray(samples).tobytes())
-            _HELD.audio_keys.setdefault(self._file_key(path), key)
-            _HELD.cut_starts.setdefault(self._file_key(path), first)
+            file_key = self._file_key(path)
+            _HELD.audio_keys.setdefault(file_key, key)
+            _HELD.cut_starts.setdefault(file_key, first)
             self._last_clip = (path, samples)
         return self._last_clip[1]
 
